@@ -1,0 +1,534 @@
+/**
+ * The hisock client: connects to a server with a name and a group, sends
+ * commands and raw messages, and runs handlers for what the server sends.
+ *
+ * @module
+ */
+
+import { type Address, parseAddress } from "./address.ts";
+import type { ClientInfo } from "./client_info.ts";
+import { Connection } from "./connection.ts";
+import type { CastResult, CastType, Sendable } from "./content.ts";
+import type { Dialect, DialectName } from "./dialect.ts";
+import { resolveDialect } from "./dialects.ts";
+import { checkCastType, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
+import { ClientNotFound, ConnectionClosed, HiSockError } from "./errors.ts";
+import { Framing, type FramingOptions } from "./framing.ts";
+import { defaultTransport } from "./runtime.ts";
+import type { ClientTlsOptions, Transport, TransportConn } from "./transport.ts";
+
+/** Options of {@linkcode connect}. */
+export interface ClientOptions extends FramingOptions {
+  /** The name to go by, or `null` (the default) for none. */
+  name?: string | null;
+  /** The group to join, or `null` (the default) for none. */
+  group?: string | null;
+  /**
+   * What {@linkcode HiSockClient.update} does when nothing is pending: wait
+   * for an event (`true`, the default) or return at once.
+   */
+  blocking?: boolean;
+  /**
+   * `"immediate"` (default): handlers run as messages arrive. `"manual"`:
+   * events wait until {@linkcode HiSockClient.update} is called.
+   */
+  dispatch?: DispatchMode;
+  /** The dialect the server speaks: `"v2"` (the default) or an implementation. */
+  dialect?: DialectName | Dialect;
+  /**
+   * Extra keys for the hello JSON (an authentication token, say). Python
+   * servers ignore them.
+   */
+  hello?: Record<string, unknown>;
+  /**
+   * Raw messages kept for {@linkcode HiSockClient.recvRaw} when no `*`
+   * handler takes them. Past this many the oldest is dropped and an `error`
+   * event says so. Default 1,024.
+   */
+  maxPendingRaw?: number;
+  /** Speak TLS, verifying the server against these settings. */
+  tls?: ClientTlsOptions;
+  /** The network implementation; the runtime's own by default. */
+  transport?: Transport;
+}
+
+/** Handlers of the client's reserved events. */
+export interface ClientEventHandlers {
+  /** The server announced a client that joined (Python's `$CLTCONN$`). */
+  client_connect: (client: ClientInfo) => unknown;
+  /** The server announced a client that left. */
+  client_disconnect: (client: ClientInfo) => unknown;
+  /** The server dropped this client (`$DISCONN$`). */
+  force_disconnect: () => unknown;
+  /** Something went wrong that did not stop the client (a handler threw, a cast failed). */
+  error: (error: HiSockError) => unknown;
+}
+
+const CLIENT_EVENTS = new Set([
+  "client_connect",
+  "client_disconnect",
+  "force_disconnect",
+  "error",
+  "*",
+]);
+
+interface Waiter<T> {
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * A connection to a hisock server. Make one with {@linkcode connect}.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./client.ts";
+ * const client = await connect(["127.0.0.1", 5000], { name: "alice", group: "red" });
+ * client.on("pong", "str", (text) => console.log("pong:", text));
+ * client.send("ping", "hello");
+ * ```
+ */
+export class HiSockClient {
+  readonly #conn: Connection;
+  readonly #dialect: Dialect;
+  readonly #dispatcher: Dispatcher;
+  readonly #blocking: boolean;
+  readonly #maxPendingRaw: number;
+  #name: string | null;
+  #group: string | null;
+  #rawInbox: Uint8Array[] = [];
+  #rawWaiters: Waiter<Uint8Array>[] = [];
+  #lookups: Waiter<ClientInfo>[] = [];
+  #closing: Promise<void> | null = null;
+  readonly #closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  /** Use {@linkcode connect}. @internal */
+  constructor(transport: TransportConn, options: ClientOptions) {
+    this.#dialect = resolveDialect(options.dialect);
+    this.#name = options.name ?? null;
+    this.#group = options.group ?? null;
+    this.#blocking = options.blocking ?? true;
+    this.#maxPendingRaw = options.maxPendingRaw ?? 1024;
+    this.#dispatcher = new Dispatcher(
+      options.dispatch ?? "immediate",
+      (error) => this.#reportError(error),
+    );
+    this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    this.#conn = new Connection(transport, new Framing(options), {
+      onFrame: (payload, owned) => this.#onFrame(payload, owned),
+      onClose: (error) => this.#onClose(error),
+    });
+    this.#dialect.writeHello(this.#conn.out, this.#name, this.#group, options.hello);
+    this.#conn.flushSoon();
+    this.#conn.start();
+  }
+
+  /** The name this client goes by, as last set. */
+  get name(): string | null {
+    return this.#name;
+  }
+
+  /** The group this client is in, as last set. */
+  get group(): string | null {
+    return this.#group;
+  }
+
+  /** Our own address as the server sees it (`[host, port]`). */
+  get addr(): [string, number] {
+    const { hostname, port } = this.#conn.transport.localAddr;
+    return [hostname, port];
+  }
+
+  /** Resolves once the connection is closed, whichever side closed it. */
+  get closed(): Promise<void> {
+    return this.#closed;
+  }
+
+  /** Outgoing bytes queued and not yet taken by the network. */
+  get bufferedAmount(): number {
+    return this.#conn.bufferedAmount;
+  }
+
+  /**
+   * Registers a handler for a reserved event or a command.
+   *
+   * Reserved events: `client_connect`, `client_disconnect`,
+   * `force_disconnect`, `error` (see {@linkcode ClientEventHandlers}) and `*`
+   * (commands without a handler, and raw messages with `command` `null`).
+   * Any other name is a command; its handler may declare the type its
+   * content is cast to (default: the raw bytes).
+   *
+   * @example
+   * ```ts ignore
+   * client.on("score", "int", (score) => console.log(score + 1));
+   * client.on("client_connect", (info) => console.log(info.name, "joined"));
+   * ```
+   *
+   * @param event The event or command name.
+   * @param handler What to run.
+   * @returns The client, for chaining.
+   */
+  on<E extends keyof ClientEventHandlers>(event: E, handler: ClientEventHandlers[E]): this;
+  on<T extends CastType>(
+    event: "*",
+    type: T,
+    handler: (command: string | null, content: CastResult[T]) => unknown,
+  ): this;
+  on(event: "*", handler: (command: string | null, content: Uint8Array) => unknown): this;
+  on<T extends CastType>(
+    command: string,
+    type: T,
+    handler: (content: CastResult[T]) => unknown,
+  ): this;
+  on(command: string, handler: (content: Uint8Array) => unknown): this;
+  on(name: string, typeOrHandler: unknown, maybeHandler?: unknown): this {
+    const [type, handler] = maybeHandler === undefined
+      ? [undefined, typeOrHandler]
+      : [checkCastType(typeOrHandler), maybeHandler];
+    const map = CLIENT_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
+    map.add(name, type, handler as HandlerEntry["fn"]);
+    return this;
+  }
+
+  /**
+   * Removes a handler, or every handler of an event or command.
+   *
+   * @example
+   * ```ts ignore
+   * client.off("score");
+   * ```
+   *
+   * @param name The event or command.
+   * @param handler The handler to remove; all of them when omitted.
+   * @returns The client, for chaining.
+   */
+  off(name: string, handler?: (...args: never[]) => unknown): this {
+    const map = CLIENT_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
+    map.remove(name, handler as HandlerEntry["fn"] | undefined);
+    return this;
+  }
+
+  /**
+   * Sends a command to the server. Nothing is awaited: the frame is queued
+   * and leaves with the others of this tick.
+   *
+   * @example
+   * ```ts ignore
+   * client.send("move", { x: 1, y: 2 });
+   * ```
+   *
+   * @param command The command.
+   * @param content The content (see {@linkcode Sendable}).
+   * @throws {ConnectionClosed} When the client is closed.
+   * @throws {MessageTooLarge} When the frame would exceed the limit.
+   */
+  send(command: string, content: Sendable = null): void {
+    this.#writable();
+    this.#dialect.writeCommand(this.#conn.out, command, content);
+    this.#conn.flushSoon();
+  }
+
+  /**
+   * Sends a message without a command.
+   *
+   * @example
+   * ```ts ignore
+   * client.rawSend(new Uint8Array([1, 2, 3]));
+   * ```
+   *
+   * @param content The content.
+   * @throws {ConnectionClosed} When the client is closed.
+   */
+  rawSend(content: Sendable): void {
+    this.#writable();
+    this.#dialect.writeRaw(this.#conn.out, content);
+    this.#conn.flushSoon();
+  }
+
+  /**
+   * Resolves with the next raw message (one without a command), or one that
+   * arrived earlier and was kept because no `*` handler took it.
+   *
+   * @example
+   * ```ts ignore
+   * const bytes = await client.recvRaw();
+   * ```
+   *
+   * @returns The message's bytes.
+   * @throws {ConnectionClosed} When the connection closes first.
+   */
+  recvRaw(): Promise<Uint8Array> {
+    const kept = this.#rawInbox.shift();
+    if (kept !== undefined) return Promise.resolve(kept);
+    if (this.#conn.closed) return Promise.reject(new ConnectionClosed());
+    return new Promise((resolve, reject) => this.#rawWaiters.push({ resolve, reject }));
+  }
+
+  /**
+   * Asks the server for a client's info (`$GETCLT$`).
+   *
+   * @example
+   * ```ts ignore
+   * const bob = await client.getClient("bob");
+   * console.log(bob.ipstr);
+   * ```
+   *
+   * @param client A name or `"host:port"`.
+   * @returns The client's info.
+   * @throws {ClientNotFound} When the server knows no such client.
+   */
+  getClient(client: string | readonly [string, number]): Promise<ClientInfo> {
+    this.#writable();
+    const ref = typeof client === "string" ? client : `${client[0]}:${client[1]}`;
+    this.#dialect.writeGetClient(this.#conn.out, ref);
+    this.#conn.flushSoon();
+    return new Promise((resolve, reject) => {
+      this.#lookups.push({
+        resolve,
+        reject: (error) => reject(error ?? new ClientNotFound(ref)),
+      });
+    });
+  }
+
+  /**
+   * Runs the event loop once, in Python hisock's style: with
+   * `dispatch: "manual"` it runs every queued event; with `blocking` it
+   * resolves only after at least one event has been handled (or the client
+   * closed); without, it returns at once.
+   *
+   * @example
+   * ```ts ignore
+   * while (!done) await client.update();
+   * ```
+   *
+   * @returns How many queued events ran (manual dispatch).
+   */
+  update(): Promise<number> {
+    return this.#dispatcher.run(this.#blocking && !this.#conn.closed, this.#closed);
+  }
+
+  /**
+   * Changes this client's name on the server (`$CHNAME$`).
+   *
+   * @example
+   * ```ts ignore
+   * client.changeName("alicia");
+   * ```
+   *
+   * @param name The new name.
+   */
+  changeName(name: string): void {
+    this.#writable();
+    if (typeof name !== "string") throw new TypeError("a name must be a string");
+    this.#dialect.writeRename(this.#conn.out, name);
+    this.#conn.flushSoon();
+    this.#name = name;
+  }
+
+  /**
+   * Changes this client's group on the server (`$CHGROUP$`).
+   *
+   * @example
+   * ```ts ignore
+   * client.changeGroup("blue");
+   * ```
+   *
+   * @param group The new group.
+   */
+  changeGroup(group: string): void {
+    this.#writable();
+    if (typeof group !== "string") throw new TypeError("a group must be a string");
+    this.#dialect.writeRegroup(this.#conn.out, group);
+    this.#conn.flushSoon();
+    this.#group = group;
+  }
+
+  /**
+   * Leaves: tells the server (`$USRCLOSE$`), flushes what is queued, and
+   * resolves once the connection is closed. Calling it again returns the
+   * same promise.
+   *
+   * @example
+   * ```ts ignore
+   * await client.close();
+   * ```
+   */
+  close(): Promise<void> {
+    if (this.#closing === null) {
+      if (!this.#conn.closed) this.#dialect.writeClose(this.#conn.out);
+      this.#closing = this.#conn.close().then(() => this.#closed);
+    }
+    return this.#closing;
+  }
+
+  #writable(): void {
+    if (this.#conn.closed) throw new ConnectionClosed("the client is closed");
+  }
+
+  #onFrame(payload: Uint8Array, owned: boolean): void {
+    const message = this.#dialect.parseClientBound(payload);
+    switch (message.kind) {
+      case "command":
+        this.#dispatchCommand(message.command, message.content, owned);
+        return;
+      case "raw":
+        this.#onRaw(message.content, owned);
+        return;
+      case "join":
+        this.#emit("client_connect", [message.info]);
+        return;
+      case "leave":
+        this.#emit("client_disconnect", [message.info]);
+        return;
+      case "client_info":
+        this.#settleLookup(message.info);
+        return;
+      case "keepalive":
+        this.#dialect.writeKeepaliveAck(this.#conn.out);
+        this.#conn.flushSoon();
+        return;
+      case "disconnect":
+        this.#emit("force_disconnect", []);
+        this.#conn.close();
+        return;
+    }
+  }
+
+  #dispatchCommand(command: string, content: unknown, owned: boolean): void {
+    const dispatcher = this.#dispatcher;
+    const handlers = dispatcher.commands.get(command);
+    if (handlers.length > 0) {
+      for (const handler of handlers) {
+        const value = this.#cast(content, handler, owned);
+        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, [value]);
+      }
+      return;
+    }
+    for (const handler of dispatcher.events.get("*")) {
+      const value = this.#cast(content, handler, owned);
+      if (value !== CAST_FAILED) dispatcher.invoke("*", handler, [command, value]);
+    }
+  }
+
+  #onRaw(content: unknown, owned: boolean): void {
+    // A lookup's answer arrives as a raw message in dialects that do not tag it.
+    if (this.#lookups.length > 0) {
+      const reply = this.#dialect.parseClientInfoReply?.(content);
+      if (reply !== undefined) {
+        this.#settleLookup(reply);
+        return;
+      }
+    }
+    const waiter = this.#rawWaiters.shift();
+    if (waiter !== undefined) {
+      waiter.resolve(this.#dialect.cast(content, "bytes", owned));
+      return;
+    }
+    const handlers = this.#dispatcher.events.get("*");
+    if (handlers.length > 0) {
+      for (const handler of handlers) {
+        const value = this.#cast(content, handler, owned);
+        if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, [null, value]);
+      }
+      return;
+    }
+    this.#rawInbox.push(this.#dialect.cast(content, "bytes", owned));
+    if (this.#rawInbox.length > this.#maxPendingRaw) {
+      this.#rawInbox.shift();
+      this.#reportError(
+        new HiSockError(
+          `more than ${this.#maxPendingRaw} raw messages waiting for recvRaw(): dropped the oldest`,
+          "RAW_OVERFLOW",
+        ),
+      );
+    }
+  }
+
+  #settleLookup(info: ClientInfo | null): void {
+    const waiter = this.#lookups.shift();
+    if (waiter === undefined) return;
+    if (info === null) waiter.reject(undefined);
+    else waiter.resolve(info);
+  }
+
+  #cast(content: unknown, handler: HandlerEntry, owned: boolean): unknown {
+    try {
+      return this.#dialect.cast(content, handler.type ?? "bytes", owned);
+    } catch (error) {
+      this.#reportError(
+        error instanceof HiSockError ? error : new HiSockError(String(error), "INTERNAL"),
+      );
+      return CAST_FAILED;
+    }
+  }
+
+  #emit(event: string, args: unknown[]): void {
+    for (const handler of this.#dispatcher.events.get(event)) {
+      this.#dispatcher.invoke(event, handler, args);
+    }
+  }
+
+  #onClose(error: unknown): void {
+    if (error instanceof HiSockError) this.#reportError(error);
+    const closed = new ConnectionClosed("the connection closed", { cause: error });
+    for (const waiter of this.#rawWaiters) waiter.reject(closed);
+    for (const waiter of this.#lookups) waiter.reject(closed);
+    this.#rawWaiters = [];
+    this.#lookups = [];
+    this.#resolveClosed();
+  }
+
+  #reportError(error: HiSockError): void {
+    const handlers = this.#dispatcher.events.get("error");
+    if (handlers.length === 0) {
+      console.error(`hisock client: ${error.message}`);
+      return;
+    }
+    for (const handler of handlers) {
+      try {
+        const result = handler.fn(error);
+        if (result instanceof Promise) result.catch((cause) => console.error(cause));
+      } catch (cause) {
+        console.error("hisock client: the error handler threw", cause);
+      }
+    }
+  }
+}
+
+const CAST_FAILED = Symbol("cast failed");
+
+/**
+ * Connects to a hisock server and says hello.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "./client.ts";
+ * import { startServer } from "./server.ts";
+ * const server = await startServer(["127.0.0.1", 0]);
+ * const client = await connect(server.getAddr(), { name: "alice", group: "red" });
+ * await client.close();
+ * await server.close();
+ * ```
+ *
+ * @param addr `[hostname, port]` or `{ hostname, port }`.
+ * @param options See {@linkcode ClientOptions}.
+ * @returns The connected client. There is no reply to a hello, so this
+ *   resolves once the TCP connection is up and the hello is queued.
+ * @throws {ServerNotRunning} When nothing listens at the address.
+ * @throws {TypeError} When the address or a name is malformed.
+ */
+export async function connect(addr: Address, options: ClientOptions = {}): Promise<HiSockClient> {
+  const { hostname, port } = parseAddress(addr);
+  for (const key of ["name", "group"] as const) {
+    const value = options[key];
+    if (value !== undefined && value !== null && typeof value !== "string") {
+      throw new TypeError(`${key} must be a string or null`);
+    }
+  }
+  new Framing(options);
+  resolveDialect(options.dialect);
+  const transport = options.transport ?? defaultTransport;
+  const conn = await transport.connect({ hostname, port, tls: options.tls });
+  return new HiSockClient(conn, options);
+}

@@ -1,0 +1,243 @@
+/**
+ * Pieces every dialect shares: the reserved words, byte matching, the hello
+ * and client-info JSON, and content written as Python hisock 1.x and 2.x
+ * write it.
+ *
+ * @module
+ */
+
+import { type ClientInfo, makeClientInfo } from "./client_info.ts";
+import { decodeUtf8, type Sendable } from "./content.ts";
+import { ProtocolError, UnsupportedContent } from "./errors.ts";
+import type { Hello } from "./dialect.ts";
+import type { FrameWriter } from "./framing.ts";
+import { pyJsonDumps } from "./pyjson.ts";
+
+const encoder = new TextEncoder();
+
+/** The reserved words of the protocol, as bytes. */
+export const WORDS = {
+  cmd: encoder.encode("$CMD$"),
+  msg: encoder.encode("$MSG$"),
+  hello: encoder.encode("$CLTHELLO$"),
+  join: encoder.encode("$CLTCONN$"),
+  leave: encoder.encode("$CLTDISCONN$"),
+  rename: encoder.encode("$CHNAME$"),
+  regroup: encoder.encode("$CHGROUP$"),
+  getClient: encoder.encode("$GETCLT$"),
+  keepalive: encoder.encode("$KEEPALIVE$"),
+  keepaliveAck: encoder.encode("$KEEPACK$"),
+  disconnect: encoder.encode("$DISCONN$"),
+  close: encoder.encode("$USRCLOSE$"),
+  tlsProbe: encoder.encode("$DH_NUMS$"),
+  noTls: encoder.encode("$NOTLS$"),
+} as const;
+
+/** `$`, the first byte of every reserved word. */
+export const DOLLAR = 0x24;
+
+/**
+ * Whether `bytes` starts with `prefix` at `offset`.
+ *
+ * @param bytes Where to look.
+ * @param prefix What to look for.
+ * @param offset Where in `bytes` to start.
+ */
+export function startsWith(bytes: Uint8Array, prefix: Uint8Array, offset = 0): boolean {
+  if (bytes.length - offset < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) {
+    if (bytes[offset + i] !== prefix[i]) return false;
+  }
+  return true;
+}
+
+/**
+ * Whether `bytes` is exactly `word`.
+ *
+ * @param bytes The payload.
+ * @param word The reserved word.
+ */
+export function isWord(bytes: Uint8Array, word: Uint8Array): boolean {
+  return bytes.length === word.length && startsWith(bytes, word);
+}
+
+/**
+ * The index of `needle` in `bytes` at or after `from`, or -1.
+ *
+ * @param bytes Where to look.
+ * @param needle What to look for (non-empty).
+ * @param from Where to start.
+ */
+export function indexOf(bytes: Uint8Array, needle: Uint8Array, from = 0): number {
+  const first = needle[0];
+  const last = bytes.length - needle.length;
+  for (let i = bytes.indexOf(first, from); i !== -1 && i <= last; i = bytes.indexOf(first, i + 1)) {
+    if (startsWith(bytes, needle, i)) return i;
+  }
+  return -1;
+}
+
+/**
+ * Decodes UTF-8 that the protocol requires to be text.
+ *
+ * @param bytes The bytes.
+ * @param what What they are, for the error.
+ * @throws {ProtocolError} On invalid UTF-8.
+ */
+export function protocolText(bytes: Uint8Array, what: string): string {
+  try {
+    return decodeUtf8(bytes);
+  } catch (cause) {
+    throw new ProtocolError(`${what} is not valid UTF-8`, { cause });
+  }
+}
+
+/**
+ * Parses JSON the protocol requires.
+ *
+ * @param bytes The JSON bytes.
+ * @param what What they are, for the error.
+ * @throws {ProtocolError} On invalid UTF-8 or JSON.
+ */
+export function protocolJson(bytes: Uint8Array, what: string): unknown {
+  const text = protocolText(bytes, what);
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    throw new ProtocolError(`${what} is not valid JSON`, { cause });
+  }
+}
+
+/**
+ * Reads the JSON object of a hello.
+ *
+ * @param bytes The JSON after `$CLTHELLO$`.
+ * @throws {ProtocolError} When it is not an object with string-or-null
+ *   `name` and `group`.
+ */
+export function parseHelloJson(bytes: Uint8Array): Hello {
+  const fields = protocolJson(bytes, "the hello");
+  if (fields === null || typeof fields !== "object" || Array.isArray(fields)) {
+    throw new ProtocolError("the hello is not a JSON object");
+  }
+  const record = fields as Record<string, unknown>;
+  const name = record.name ?? null;
+  const group = record.group ?? null;
+  if (name !== null && typeof name !== "string") {
+    throw new ProtocolError("the hello's name is neither a string nor null");
+  }
+  if (group !== null && typeof group !== "string") {
+    throw new ProtocolError("the hello's group is neither a string nor null");
+  }
+  return { name, group, fields: record };
+}
+
+/**
+ * Reads client-info JSON (`{"ip": [host, port], "name": ..., "group": ...}`).
+ *
+ * @param bytes The JSON.
+ * @throws {ProtocolError} When it is not client info.
+ */
+export function parseClientInfoJson(bytes: Uint8Array): ClientInfo {
+  const value = protocolJson(bytes, "client info");
+  const info = value as Record<string, unknown> | null;
+  const ip = info?.ip;
+  if (
+    info === null || typeof info !== "object" || !Array.isArray(ip) || ip.length !== 2 ||
+    typeof ip[0] !== "string" || !Number.isInteger(ip[1]) ||
+    (info.name !== null && typeof info.name !== "string") ||
+    (info.group !== null && typeof info.group !== "string")
+  ) {
+    throw new ProtocolError("malformed client info");
+  }
+  return makeClientInfo(ip[0], ip[1], info.name as string | null, info.group as string | null);
+}
+
+/**
+ * Reads a lookup's answer sent as a raw message: client-info JSON, or
+ * `{"traceback": ...}` for "no such client".
+ *
+ * @param bytes The raw message.
+ * @returns The info, `null` for no such client, `undefined` when the bytes
+ *   are not an answer.
+ */
+export function parseLegacyClientInfoReply(bytes: Uint8Array): ClientInfo | null | undefined {
+  if (bytes[0] !== 0x7b /* { */) return undefined;
+  try {
+    const value = JSON.parse(decodeUtf8(bytes));
+    if (value !== null && typeof value === "object" && "traceback" in value) return null;
+    return parseClientInfoJson(bytes);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Client info as Python 1.x and 2.x write it (no `ipstr`).
+ *
+ * @param info The client.
+ */
+export function clientInfoJson(info: ClientInfo): string {
+  return pyJsonDumps({ ip: info.ip, name: info.name, group: info.group });
+}
+
+/**
+ * Appends content as Python hisock 1.x and 2.x write it: bytes as they are;
+ * text, integers and floats as their decimal text in UTF-8; `true` as the
+ * single byte 0x00 (Python's `bytes(True)`); `false`, `null` and `undefined`
+ * as nothing; arrays and objects as Python-style JSON.
+ *
+ * @param writer The writer with an open frame.
+ * @param content The content.
+ * @throws {UnsupportedContent} For content that has no such spelling.
+ */
+export function writeLegacyContent(writer: FrameWriter, content: Sendable): void {
+  switch (typeof content) {
+    case "string":
+      writer.text(content);
+      return;
+    case "number":
+      if (!Number.isFinite(content)) {
+        // Python's str(float) spelling, which its float() reads back.
+        writer.text(Number.isNaN(content) ? "nan" : content > 0 ? "inf" : "-inf");
+      } else writer.text(String(content));
+      return;
+    case "bigint":
+      writer.text(content.toString());
+      return;
+    case "boolean":
+      if (content) writer.byte(0);
+      return;
+    case "undefined":
+      return;
+    case "object":
+      if (content === null) return;
+      if (content instanceof Uint8Array) {
+        writer.bytes(content);
+        return;
+      }
+      writer.text(pyJsonDumps(content));
+      return;
+    default:
+      throw new UnsupportedContent(`a ${typeof content} cannot be sent`);
+  }
+}
+
+/**
+ * Appends one whole frame made of a reserved word and an optional text tail.
+ *
+ * @param writer The writer.
+ * @param word The reserved word.
+ * @param tail Text after the word.
+ */
+export function writeWord(writer: FrameWriter, word: Uint8Array, tail?: string): void {
+  writer.begin();
+  try {
+    writer.bytes(word);
+    if (tail !== undefined) writer.text(tail);
+    writer.end();
+  } catch (error) {
+    writer.abort();
+    throw error;
+  }
+}

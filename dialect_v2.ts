@@ -1,0 +1,170 @@
+/**
+ * Dialect v2: what Python hisock 2.0 – 2.0.2 (the release on PyPI) speaks.
+ *
+ * - hello: `$CLTHELLO$` + `{"name": ..., "group": ...}`
+ * - command: `$CMD$` + command + `$MSG$` + content, content spelled as
+ *   {@linkcode writeLegacyContent} says and cast on receipt
+ * - raw: any payload that is not a command nor a reserved word
+ * - presence: `$CLTCONN$` / `$CLTDISCONN$` + client-info JSON, to everyone,
+ *   the joining client included
+ * - `$CHNAME$` / `$CHGROUP$` + value (empty keeps the current one),
+ *   `$GETCLT$` + name or `host:port`, answered with the client-info JSON as a
+ *   raw message (or `{"traceback": "$NOEXIST$"}`)
+ * - `$KEEPALIVE$` / `$KEEPACK$`, `$DISCONN$`, `$USRCLOSE$`
+ *
+ * @module
+ */
+
+import type { ClientInfo } from "./client_info.ts";
+import { castBytes, type Sendable } from "./content.ts";
+import {
+  clientInfoJson,
+  DOLLAR,
+  indexOf,
+  isWord,
+  parseClientInfoJson,
+  parseHelloJson,
+  parseLegacyClientInfoReply,
+  protocolText,
+  startsWith,
+  WORDS,
+  writeLegacyContent,
+  writeWord,
+} from "./dialect_common.ts";
+import type { ClientBoundMessage, Dialect, Hello, ServerBoundMessage } from "./dialect.ts";
+import { ProtocolError } from "./errors.ts";
+import type { FrameWriter } from "./framing.ts";
+import { pyJsonDumps } from "./pyjson.ts";
+
+const EMPTY = new Uint8Array(0);
+
+/**
+ * The v2 codec.
+ *
+ * @example Parsing a captured Python frame
+ * ```ts
+ * import { v2 } from "./dialect_v2.ts";
+ * const message = v2.parseClientBound(new TextEncoder().encode("$CMD$greet$MSG$world"));
+ * console.log(message); // { kind: "command", command: "greet", content: Uint8Array(5) }
+ * ```
+ */
+export const v2: Dialect = {
+  name: "v2",
+  announceJoinToSelf: true,
+  keepaliveByDefault: true,
+
+  parseHello(payload: Uint8Array): Hello {
+    if (!startsWith(payload, WORDS.hello)) throw new ProtocolError("expected a $CLTHELLO$");
+    return parseHelloJson(payload.subarray(WORDS.hello.length));
+  },
+
+  parseServerBound(payload: Uint8Array): ServerBoundMessage {
+    if (payload[0] !== DOLLAR) return { kind: "raw", content: payload };
+    if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
+    if (startsWith(payload, WORDS.close)) return { kind: "close" };
+    if (startsWith(payload, WORDS.rename)) {
+      return { kind: "rename", value: renameValue(payload, WORDS.rename) };
+    }
+    if (startsWith(payload, WORDS.regroup)) {
+      return { kind: "regroup", value: renameValue(payload, WORDS.regroup) };
+    }
+    if (startsWith(payload, WORDS.keepaliveAck)) return { kind: "keepalive_ack" };
+    if (startsWith(payload, WORDS.getClient)) {
+      const ref = protocolText(payload.subarray(WORDS.getClient.length), "a $GETCLT$ reference");
+      return { kind: "get_client", ref };
+    }
+    rejectServerWords(payload);
+    return { kind: "raw", content: payload };
+  },
+
+  parseClientBound(payload: Uint8Array): ClientBoundMessage {
+    if (payload[0] !== DOLLAR) return { kind: "raw", content: payload };
+    if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
+    if (isWord(payload, WORDS.keepalive)) return { kind: "keepalive" };
+    if (isWord(payload, WORDS.disconnect)) return { kind: "disconnect" };
+    if (startsWith(payload, WORDS.join)) {
+      return { kind: "join", info: parseClientInfoJson(payload.subarray(WORDS.join.length)) };
+    }
+    if (startsWith(payload, WORDS.leave)) {
+      return { kind: "leave", info: parseClientInfoJson(payload.subarray(WORDS.leave.length)) };
+    }
+    return { kind: "raw", content: payload };
+  },
+
+  parseClientInfoReply: (content) => parseLegacyClientInfoReply(content as Uint8Array),
+
+  cast: (content, type, owned) => castBytes(content as Uint8Array, type, owned),
+
+  writeHello(writer, name, group, extra) {
+    writeWord(writer, WORDS.hello, pyJsonDumps({ name, group, ...extra }));
+  },
+  writeCommand(writer: FrameWriter, command: string, content: Sendable): void {
+    writer.begin();
+    try {
+      writer.bytes(WORDS.cmd);
+      writer.text(command);
+      writer.bytes(WORDS.msg);
+      writeLegacyContent(writer, content);
+      writer.end();
+    } catch (error) {
+      writer.abort();
+      throw error;
+    }
+  },
+  writeRaw(writer: FrameWriter, content: Sendable): void {
+    writer.begin();
+    try {
+      writeLegacyContent(writer, content);
+      writer.end();
+    } catch (error) {
+      writer.abort();
+      throw error;
+    }
+  },
+  writeJoin: (writer, info) => writeWord(writer, WORDS.join, clientInfoJson(info)),
+  writeLeave: (writer, info) => writeWord(writer, WORDS.leave, clientInfoJson(info)),
+  writeClientInfo(writer: FrameWriter, info: ClientInfo | null): void {
+    writeWord(writer, EMPTY, info ? clientInfoJson(info) : '{"traceback": "$NOEXIST$"}');
+  },
+  writeKeepalive: (writer) => writeWord(writer, WORDS.keepalive),
+  writeKeepaliveAck: (writer) => writeWord(writer, WORDS.keepaliveAck),
+  writeDisconnect: (writer) => writeWord(writer, WORDS.disconnect),
+  writeClose: (writer) => writeWord(writer, WORDS.close),
+  // v2 has no way to clear a name: an empty value keeps the current one.
+  writeRename: (writer, name) => writeWord(writer, WORDS.rename, name ?? ""),
+  writeRegroup: (writer, group) => writeWord(writer, WORDS.regroup, group ?? ""),
+  writeGetClient: (writer, ref) => writeWord(writer, WORDS.getClient, ref),
+};
+
+/**
+ * `$CMD$name$MSG$content`. Without `$MSG$` the whole rest is the command and
+ * there is no content, as Python reads it.
+ */
+function parseCommand(
+  payload: Uint8Array,
+): { kind: "command"; command: string; content: Uint8Array } {
+  const start = WORDS.cmd.length;
+  const msgAt = indexOf(payload, WORDS.msg, start);
+  const commandEnd = msgAt === -1 ? payload.length : msgAt;
+  const command = protocolText(payload.subarray(start, commandEnd), "a command name");
+  const content = msgAt === -1 ? EMPTY : payload.subarray(msgAt + WORDS.msg.length);
+  return { kind: "command", command, content };
+}
+
+/** v2 treats an empty new value as "keep the current one". */
+function renameValue(payload: Uint8Array, word: Uint8Array): string | undefined {
+  const value = protocolText(payload.subarray(word.length), "a new name or group");
+  return value === "" ? undefined : value;
+}
+
+/**
+ * Words only a server may send. A client that sends one is trying to fool
+ * the server or is broken: either way the connection is not to be trusted.
+ */
+function rejectServerWords(payload: Uint8Array): void {
+  for (const word of [WORDS.hello, WORDS.join, WORDS.leave, WORDS.keepalive, WORDS.disconnect]) {
+    if (startsWith(payload, word)) {
+      throw new ProtocolError(`a client may not send ${new TextDecoder().decode(word)}`);
+    }
+  }
+}

@@ -1,0 +1,224 @@
+/**
+ * Handler bookkeeping and dispatch, shared by server and client: which
+ * handlers listen to which event or command (each with its declared content
+ * type), running them as events arrive or when the loop asks (`run()` /
+ * `update()`), and turning their failures into `error` events.
+ *
+ * @module
+ */
+
+import { CAST_TYPES, type CastType } from "./content.ts";
+import { HandlerError, HiSockError } from "./errors.ts";
+
+/** How events reach handlers. */
+export type DispatchMode = "immediate" | "manual";
+
+/** A registered handler and the content type it declared. */
+export interface HandlerEntry {
+  /** The declared content type; `undefined` for reserved events. */
+  readonly type: CastType | undefined;
+  // deno-lint-ignore no-explicit-any
+  readonly fn: (...args: any[]) => unknown;
+}
+
+/**
+ * Handlers by name, each with its declared content type. The lists are
+ * copied on write, so a handler added or removed while an event is being
+ * dispatched does not change the list being walked.
+ *
+ * @example
+ * ```ts
+ * import { HandlerMap } from "./dispatcher.ts";
+ * const handlers = new HandlerMap();
+ * handlers.add("greet", "str", (text: string) => console.log(text));
+ * console.log(handlers.get("greet").length); // 1
+ * ```
+ */
+export class HandlerMap {
+  readonly #handlers = new Map<string, HandlerEntry[]>();
+
+  /**
+   * Registers a handler.
+   *
+   * @param name The event or command.
+   * @param type The declared content type, if any.
+   * @param fn The handler.
+   */
+  add(name: string, type: CastType | undefined, fn: HandlerEntry["fn"]): void {
+    if (typeof fn !== "function") throw new TypeError(`the handler for ${name} is not a function`);
+    const list = this.#handlers.get(name);
+    this.#handlers.set(name, list ? [...list, { type, fn }] : [{ type, fn }]);
+  }
+
+  /**
+   * Removes one handler, or every handler of a name.
+   *
+   * @param name The event or command.
+   * @param fn The handler; all of them when omitted.
+   */
+  remove(name: string, fn?: HandlerEntry["fn"]): void {
+    const list = this.#handlers.get(name);
+    if (!list) return;
+    const kept = fn ? list.filter((entry) => entry.fn !== fn) : [];
+    if (kept.length) this.#handlers.set(name, kept);
+    else this.#handlers.delete(name);
+  }
+
+  /**
+   * The handlers of a name (empty when none).
+   *
+   * @param name The event or command.
+   */
+  get(name: string): readonly HandlerEntry[] {
+    return this.#handlers.get(name) ?? EMPTY;
+  }
+
+  /**
+   * Whether any handler listens to a name.
+   *
+   * @param name The event or command.
+   */
+  has(name: string): boolean {
+    return this.#handlers.has(name);
+  }
+}
+
+/**
+ * Runs handlers for a server or client. Reserved events (`join`, `error`,
+ * ...) and commands live in separate maps, so a peer cannot trigger an event
+ * handler by sending a command of the same name.
+ *
+ * - `"immediate"` mode (the default): a handler runs as soon as its event is
+ *   read, synchronously in the read loop, in arrival order.
+ * - `"manual"` mode: events are queued and run when the owner's loop calls
+ *   {@linkcode Dispatcher.run} (a game loop handling messages at its tick).
+ *
+ * In both modes {@linkcode Dispatcher.run} with `blocking` waits until at
+ * least one event has been handled (immediate) or queued (manual).
+ *
+ * @example
+ * ```ts
+ * import { Dispatcher } from "./dispatcher.ts";
+ * const dispatcher = new Dispatcher("manual", (error) => console.error(error));
+ * dispatcher.commands.add("greet", "str", (text: string) => console.log(text));
+ * for (const handler of dispatcher.commands.get("greet")) {
+ *   dispatcher.invoke("greet", handler, ["hello"]);
+ * }
+ * await dispatcher.run(false); // prints "hello"
+ * ```
+ */
+export class Dispatcher {
+  /** When handlers run. */
+  readonly mode: DispatchMode;
+  /** Handlers of reserved events. */
+  readonly events: HandlerMap = new HandlerMap();
+  /** Handlers of commands. */
+  readonly commands: HandlerMap = new HandlerMap();
+  readonly #onError: (error: HiSockError, context: unknown) => void;
+  /** Events waiting for run(), in manual mode. */
+  #queue: Array<() => void> = [];
+  #waiters: Array<() => void> = [];
+
+  /**
+   * @param mode When handlers run.
+   * @param onError Where handler failures go (the owner's `error` event).
+   */
+  constructor(mode: DispatchMode, onError: (error: HiSockError, context: unknown) => void) {
+    if (mode !== "immediate" && mode !== "manual") {
+      throw new RangeError(`dispatch must be "immediate" or "manual", not ${String(mode)}`);
+    }
+    this.mode = mode;
+    this.#onError = onError;
+  }
+
+  /**
+   * Runs a handler now, or queues it for {@linkcode Dispatcher.run} in manual
+   * mode. Failures, thrown or rejected, go to the error callback.
+   *
+   * @param name The event or command, for error reports.
+   * @param handler The handler.
+   * @param args Its arguments.
+   * @param context Passed to the error callback with a failure (the client).
+   */
+  invoke(name: string, handler: HandlerEntry, args: unknown[], context?: unknown): void {
+    if (this.mode === "manual") {
+      this.#queue.push(() => this.#call(name, handler, args, context));
+      this.#wake();
+    } else {
+      this.#call(name, handler, args, context);
+      this.#wake();
+    }
+  }
+
+  /**
+   * Reports an error through the error callback.
+   *
+   * @param error The error.
+   * @param context The client concerned, if any.
+   */
+  fail(error: HiSockError, context?: unknown): void {
+    this.#onError(error, context);
+  }
+
+  #call(name: string, handler: HandlerEntry, args: unknown[], context: unknown): void {
+    try {
+      const result = handler.fn(...args);
+      if (result instanceof Promise) {
+        result.then(undefined, (cause) => this.#onError(new HandlerError(name, cause), context));
+      }
+    } catch (cause) {
+      this.#onError(
+        cause instanceof HiSockError && name === "error" ? cause : new HandlerError(name, cause),
+        context,
+      );
+    }
+  }
+
+  #wake(): void {
+    if (this.#waiters.length === 0) return;
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Events queued for {@linkcode Dispatcher.run} (manual mode). */
+  get pending(): number {
+    return this.#queue.length;
+  }
+
+  /**
+   * Runs queued events (manual mode). With `blocking`, first waits until an
+   * event has been queued (manual) or handled (immediate).
+   *
+   * @param blocking Whether to wait for an event.
+   * @param closed Resolves when the owner closes, ending the wait.
+   * @returns How many queued events ran.
+   */
+  async run(blocking: boolean, closed?: Promise<unknown>): Promise<number> {
+    if (blocking && this.#queue.length === 0) {
+      const next = new Promise<void>((resolve) => this.#waiters.push(resolve));
+      await (closed ? Promise.race([next, closed]) : next);
+    }
+    const queue = this.#queue;
+    this.#queue = [];
+    for (const run of queue) run();
+    return queue.length;
+  }
+}
+
+const EMPTY: readonly HandlerEntry[] = Object.freeze([]);
+
+/**
+ * Checks a declared content type given at run time.
+ *
+ * @param type The word.
+ * @throws {TypeError} When the word is not a content type.
+ */
+export function checkCastType(type: unknown): CastType {
+  if (typeof type !== "string" || !CAST_TYPES.has(type)) {
+    throw new TypeError(
+      `unknown content type ${String(type)}; use one of ${[...CAST_TYPES].join(", ")}`,
+    );
+  }
+  return type as CastType;
+}

@@ -1,0 +1,520 @@
+/**
+ * Length-prefixed framing, the layer every hisock dialect shares: a frame is a
+ * fixed-size header holding the payload's length, then the payload.
+ *
+ * - {@linkcode Framing} holds the agreed header kind, header length and size
+ *   limit, and encodes and parses headers.
+ * - {@linkcode FrameDecoder} turns arbitrary chunks into payloads, synchronously,
+ *   copying only where a frame spans chunks.
+ * - {@linkcode FrameWriter} encodes frames straight into one growable buffer, so
+ *   many small frames leave as one write.
+ *
+ * @module
+ */
+
+import { MalformedHeader, MessageTooLarge } from "./errors.ts";
+
+/**
+ * How a frame header spells the payload length.
+ *
+ * - `"ascii"`: hisock's own: decimal digits, left-aligned, padded with spaces
+ *   to `headerLen` bytes (`"30"` + 14 spaces for 30 bytes).
+ * - `"binary"`: the length as a big-endian unsigned integer of `headerLen` bytes.
+ */
+export type HeaderKind = "ascii" | "binary";
+
+/** Options that both ends of a connection must agree on. */
+export interface FramingOptions {
+  /** Bytes in every header. Default 16, as in Python hisock. */
+  headerLen?: number;
+  /** How the header spells the length. Default `"ascii"`. */
+  header?: HeaderKind;
+  /**
+   * The largest payload accepted or sent, in bytes. Checked before a receive
+   * buffer is allocated and before a send is queued. Default 16 MiB.
+   */
+  maxMessageSize?: number;
+}
+
+/** The default {@linkcode FramingOptions.headerLen}: 16 bytes, as in Python hisock. */
+export const DEFAULT_HEADER_LEN = 16;
+/** The default {@linkcode FramingOptions.maxMessageSize}: 16 MiB. */
+export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+
+const SPACE = 0x20;
+const DIGIT_0 = 0x30;
+const DIGIT_9 = 0x39;
+
+/**
+ * The agreed framing of one connection: header kind, header length and size
+ * limit, with the header codec for them.
+ *
+ * @example Encoding and parsing a header
+ * ```ts
+ * import { Framing } from "./framing.ts";
+ * const framing = new Framing();
+ * const header = new Uint8Array(framing.headerLen);
+ * framing.writeHeader(header, 0, 30);
+ * console.log(new TextDecoder().decode(header)); // "30              "
+ * console.log(framing.readHeader(header, 0)); // 30
+ * ```
+ */
+export class Framing {
+  /** Bytes in every header. */
+  readonly headerLen: number;
+  /** How the header spells the length. */
+  readonly header: HeaderKind;
+  /**
+   * The largest payload this connection sends or accepts: the configured
+   * `maxMessageSize`, or less when the header cannot express it.
+   */
+  readonly maxPayload: number;
+
+  /**
+   * Validates and fixes the options.
+   *
+   * @param options Header kind, header length and size limit.
+   * @throws {RangeError} When an option is out of range.
+   */
+  constructor(options: FramingOptions = {}) {
+    const headerLen = options.headerLen ?? DEFAULT_HEADER_LEN;
+    const header = options.header ?? "ascii";
+    const maxMessageSize = options.maxMessageSize ?? DEFAULT_MAX_MESSAGE_SIZE;
+    if (header !== "ascii" && header !== "binary") {
+      throw new RangeError(`header must be "ascii" or "binary", not ${JSON.stringify(header)}`);
+    }
+    if (!Number.isInteger(headerLen) || headerLen < 1 || headerLen > 64) {
+      throw new RangeError(`headerLen must be an integer from 1 to 64, not ${headerLen}`);
+    }
+    if (!Number.isSafeInteger(maxMessageSize) || maxMessageSize < 0) {
+      throw new RangeError(`maxMessageSize must be a non-negative integer, not ${maxMessageSize}`);
+    }
+    this.headerLen = headerLen;
+    this.header = header;
+    const expressible = header === "ascii"
+      ? 10 ** Math.min(headerLen, 15) - 1
+      : 256 ** Math.min(headerLen, 6) - 1;
+    this.maxPayload = Math.min(maxMessageSize, expressible);
+  }
+
+  /**
+   * Writes the header for a payload of `length` bytes at `target[offset]`.
+   *
+   * @param target Where to write; needs `headerLen` bytes from `offset`.
+   * @param offset Index of the header's first byte.
+   * @param length The payload length.
+   * @throws {MessageTooLarge} When `length` exceeds {@linkcode Framing.maxPayload}.
+   */
+  writeHeader(target: Uint8Array, offset: number, length: number): void {
+    if (length > this.maxPayload) throw new MessageTooLarge(length, this.maxPayload);
+    const end = offset + this.headerLen;
+    if (this.header === "ascii") {
+      // Digits left-aligned, then spaces: compute the digit count first so the
+      // digits can be written in place from the right.
+      let digits = 1;
+      for (let rest = length; rest >= 10; rest = Math.floor(rest / 10)) digits++;
+      let rest = length;
+      for (let i = offset + digits - 1; i >= offset; i--) {
+        target[i] = DIGIT_0 + (rest % 10);
+        rest = Math.floor(rest / 10);
+      }
+      target.fill(SPACE, offset + digits, end);
+    } else {
+      let rest = length;
+      for (let i = end - 1; i >= offset; i--) {
+        target[i] = rest % 256;
+        rest = Math.floor(rest / 256);
+      }
+    }
+  }
+
+  /**
+   * Parses the header at `source[offset]`, which must hold `headerLen` bytes.
+   *
+   * @param source The bytes holding the header.
+   * @param offset Index of the header's first byte.
+   * @returns The payload length.
+   * @throws {MalformedHeader} When the bytes are not a header of this kind.
+   * @throws {MessageTooLarge} When the length exceeds {@linkcode Framing.maxPayload}.
+   */
+  readHeader(source: Uint8Array, offset: number): number {
+    const end = offset + this.headerLen;
+    let length = 0;
+    if (this.header === "ascii") {
+      let i = offset;
+      for (; i < end; i++) {
+        const byte = source[i];
+        if (byte < DIGIT_0 || byte > DIGIT_9) break;
+        length = length * 10 + (byte - DIGIT_0);
+        // Stop counting as soon as the limit is passed: the rest is irrelevant
+        // and would only lose precision.
+        if (length > this.maxPayload) {
+          this.#checkAsciiTail(source, i + 1, end, offset);
+          throw new MessageTooLarge(length, this.maxPayload);
+        }
+      }
+      if (i === offset) {
+        throw new MalformedHeader(source.subarray(offset, end), "no leading decimal digit");
+      }
+      this.#checkAsciiTail(source, i, end, offset);
+    } else {
+      for (let i = offset; i < end; i++) {
+        length = length * 256 + source[i];
+        if (length > this.maxPayload) throw new MessageTooLarge(length, this.maxPayload);
+      }
+    }
+    return length;
+  }
+
+  /** Digits may be followed only by digits then spaces. */
+  #checkAsciiTail(source: Uint8Array, from: number, end: number, offset: number): void {
+    let i = from;
+    while (i < end && source[i] >= DIGIT_0 && source[i] <= DIGIT_9) i++;
+    for (; i < end; i++) {
+      if (source[i] !== SPACE) {
+        throw new MalformedHeader(source.subarray(offset, end));
+      }
+    }
+  }
+}
+
+/**
+ * Encodes one frame, header and payload, into a new array.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrame, Framing } from "./framing.ts";
+ * const frame = encodeFrame(new TextEncoder().encode("$USRCLOSE$"), new Framing());
+ * console.log(new TextDecoder().decode(frame)); // "10              $USRCLOSE$"
+ * ```
+ *
+ * @param payload The payload bytes.
+ * @param framing The agreed framing.
+ * @returns `header ‖ payload`.
+ * @throws {MessageTooLarge} When the payload exceeds the limit.
+ */
+export function encodeFrame(payload: Uint8Array, framing: Framing): Uint8Array {
+  const frame = new Uint8Array(framing.headerLen + payload.length);
+  framing.writeHeader(frame, 0, payload.length);
+  frame.set(payload, framing.headerLen);
+  return frame;
+}
+
+/**
+ * Called with each complete payload. `owned` says whether the bytes belong to
+ * the receiver for good (`true`) or are a view into a buffer the reader will
+ * reuse once the callback returns (`false`): copy them to keep them.
+ */
+export type FrameHandler = (payload: Uint8Array, owned: boolean) => void;
+
+/**
+ * An incremental frame decoder: feed it chunks of any size, split anywhere,
+ * and it calls the handler with each complete payload, in order, without an
+ * `await`. A frame that lies inside one chunk is passed as a view of it; only
+ * a frame spanning chunks is assembled, into a buffer of exactly its size that
+ * is allocated once its header has been checked against the limit.
+ *
+ * After a {@linkcode MalformedHeader} or {@linkcode MessageTooLarge} the
+ * stream has lost its framing: the decoder refuses further input.
+ *
+ * @example Frames split across chunks
+ * ```ts
+ * import { encodeFrame, FrameDecoder, Framing } from "./framing.ts";
+ * const framing = new Framing();
+ * const bytes = encodeFrame(new TextEncoder().encode("hello"), framing);
+ * const decoder = new FrameDecoder(framing, (payload) => {
+ *   console.log(new TextDecoder().decode(payload)); // "hello"
+ * });
+ * decoder.push(bytes.subarray(0, 7), true);
+ * decoder.push(bytes.subarray(7), true);
+ * ```
+ */
+export class FrameDecoder {
+  readonly #framing: Framing;
+  readonly #onFrame: FrameHandler;
+  /** Header bytes gathered so far when a header spans chunks. */
+  readonly #headerBuf: Uint8Array;
+  #headerFill = 0;
+  /** The payload being assembled across chunks, or null between frames. */
+  #payload: Uint8Array | null = null;
+  #payloadFill = 0;
+  #failed: Error | null = null;
+
+  /**
+   * @param framing The agreed framing.
+   * @param onFrame Called with each complete payload.
+   */
+  constructor(framing: Framing, onFrame: FrameHandler) {
+    this.#framing = framing;
+    this.#onFrame = onFrame;
+    this.#headerBuf = new Uint8Array(framing.headerLen);
+  }
+
+  /** Whether a frame has been started but not finished (header or payload). */
+  get midFrame(): boolean {
+    return this.#headerFill > 0 || this.#payload !== null;
+  }
+
+  /**
+   * Feeds the next chunk of the stream.
+   *
+   * @param chunk Bytes in stream order.
+   * @param owned Whether `chunk` stays untouched after this call returns, so
+   *   that payloads may be passed on as views of it.
+   * @throws {MalformedHeader} On a header that is not of the agreed kind.
+   * @throws {MessageTooLarge} On a length above the limit.
+   */
+  push(chunk: Uint8Array, owned: boolean): void {
+    if (this.#failed) throw this.#failed;
+    try {
+      this.#push(chunk, owned);
+    } catch (error) {
+      this.#failed = error as Error;
+      this.#payload = null;
+      throw error;
+    }
+  }
+
+  #push(chunk: Uint8Array, owned: boolean): void {
+    const framing = this.#framing;
+    const headerLen = framing.headerLen;
+    const end = chunk.length;
+    let offset = 0;
+    while (offset < end) {
+      const payload = this.#payload;
+      if (payload !== null) {
+        const take = Math.min(payload.length - this.#payloadFill, end - offset);
+        payload.set(chunk.subarray(offset, offset + take), this.#payloadFill);
+        this.#payloadFill += take;
+        offset += take;
+        if (this.#payloadFill === payload.length) {
+          this.#payload = null;
+          this.#onFrame(payload, true);
+        }
+        continue;
+      }
+      let length: number;
+      if (this.#headerFill === 0 && end - offset >= headerLen) {
+        length = framing.readHeader(chunk, offset);
+        offset += headerLen;
+      } else {
+        const take = Math.min(headerLen - this.#headerFill, end - offset);
+        this.#headerBuf.set(chunk.subarray(offset, offset + take), this.#headerFill);
+        this.#headerFill += take;
+        offset += take;
+        if (this.#headerFill < headerLen) return;
+        this.#headerFill = 0;
+        length = framing.readHeader(this.#headerBuf, 0);
+      }
+      if (end - offset >= length) {
+        this.#onFrame(chunk.subarray(offset, offset + length), owned);
+        offset += length;
+      } else {
+        this.#payload = new Uint8Array(length);
+        this.#payloadFill = 0;
+      }
+    }
+  }
+
+  /**
+   * When a large payload is being assembled, the part of its buffer still to
+   * be filled, so that a reader can read straight into it and skip a copy;
+   * otherwise `null`. Report what was read with {@linkcode FrameDecoder.commitDirect}.
+   *
+   * @param minimum Only offer a target at least this large.
+   * @returns The unfilled tail of the payload, or `null`.
+   */
+  directTarget(minimum: number): Uint8Array | null {
+    const payload = this.#payload;
+    if (payload === null || payload.length - this.#payloadFill < minimum) return null;
+    return payload.subarray(this.#payloadFill);
+  }
+
+  /**
+   * Accounts for `count` bytes read into the array {@linkcode FrameDecoder.directTarget}
+   * returned, and delivers the payload when it is complete.
+   *
+   * @param count How many bytes the read placed there.
+   */
+  commitDirect(count: number): void {
+    const payload = this.#payload;
+    if (payload === null) throw new Error("commitDirect without a direct target");
+    this.#payloadFill += count;
+    if (this.#payloadFill === payload.length) {
+      this.#payload = null;
+      this.#onFrame(payload, true);
+    }
+  }
+}
+
+const textEncoder = new TextEncoder();
+
+/**
+ * A growable output buffer that frames are encoded straight into: the header
+ * is reserved, the payload parts appended, then the header filled in. Many
+ * small frames thus end up contiguous, ready to leave in one write.
+ *
+ * @example Two frames in one buffer
+ * ```ts
+ * import { Framing, FrameWriter } from "./framing.ts";
+ * const writer = new FrameWriter(new Framing({ headerLen: 4 }));
+ * writer.begin();
+ * writer.text("hi");
+ * writer.end();
+ * writer.frame(new TextEncoder().encode("yo"));
+ * console.log(new TextDecoder().decode(writer.take())); // "2   hi2   yo"
+ * ```
+ */
+export class FrameWriter {
+  /** The agreed framing. */
+  readonly framing: Framing;
+  #buffer: Uint8Array;
+  #length = 0;
+  #frameStart = -1;
+
+  /**
+   * @param framing The agreed framing.
+   * @param initialSize The buffer's first capacity in bytes.
+   */
+  constructor(framing: Framing, initialSize = 1024) {
+    this.framing = framing;
+    this.#buffer = new Uint8Array(initialSize);
+  }
+
+  /** Bytes written and not yet taken. */
+  get length(): number {
+    return this.#length;
+  }
+
+  #reserve(extra: number): void {
+    const needed = this.#length + extra;
+    if (needed <= this.#buffer.length) return;
+    let size = this.#buffer.length * 2;
+    while (size < needed) size *= 2;
+    const grown = new Uint8Array(size);
+    grown.set(this.#buffer.subarray(0, this.#length));
+    this.#buffer = grown;
+  }
+
+  /** Starts a frame: reserves its header. */
+  begin(): void {
+    if (this.#frameStart !== -1) throw new Error("a frame is already open");
+    this.#reserve(this.framing.headerLen);
+    this.#frameStart = this.#length;
+    this.#length += this.framing.headerLen;
+  }
+
+  /**
+   * Appends bytes to the open frame's payload.
+   *
+   * @param bytes The bytes to append.
+   */
+  bytes(bytes: Uint8Array): void {
+    this.#reserve(bytes.length);
+    this.#buffer.set(bytes, this.#length);
+    this.#length += bytes.length;
+  }
+
+  /**
+   * Appends text, as UTF-8, to the open frame's payload.
+   *
+   * @param text The text to append.
+   */
+  text(text: string): void {
+    // Three bytes per UTF-16 unit is UTF-8's worst case.
+    this.#reserve(text.length * 3);
+    const { written } = textEncoder.encodeInto(text, this.#buffer.subarray(this.#length));
+    this.#length += written;
+  }
+
+  /**
+   * Appends one byte to the open frame's payload.
+   *
+   * @param byte The byte value, 0–255.
+   */
+  byte(byte: number): void {
+    this.#reserve(1);
+    this.#buffer[this.#length++] = byte;
+  }
+
+  /**
+   * Closes the open frame by writing its header. When the payload is too
+   * large the frame is removed again, leaving earlier frames intact.
+   *
+   * @throws {MessageTooLarge} When the payload exceeds the limit.
+   */
+  end(): void {
+    const start = this.#frameStart;
+    if (start === -1) throw new Error("no frame is open");
+    this.#frameStart = -1;
+    const payloadLength = this.#length - start - this.framing.headerLen;
+    try {
+      this.framing.writeHeader(this.#buffer, start, payloadLength);
+    } catch (error) {
+      this.#length = start;
+      throw error;
+    }
+  }
+
+  /** Drops the open frame, if any, keeping earlier frames. */
+  abort(): void {
+    if (this.#frameStart === -1) return;
+    this.#length = this.#frameStart;
+    this.#frameStart = -1;
+  }
+
+  /**
+   * Appends a whole frame around `payload`.
+   *
+   * @param payload The payload bytes.
+   * @throws {MessageTooLarge} When the payload exceeds the limit.
+   */
+  frame(payload: Uint8Array): void {
+    if (payload.length > this.framing.maxPayload) {
+      throw new MessageTooLarge(payload.length, this.framing.maxPayload);
+    }
+    this.begin();
+    this.bytes(payload);
+    this.end();
+  }
+
+  /**
+   * Appends bytes that are already framed (a broadcast encoded once).
+   *
+   * @param frames Complete frames.
+   */
+  raw(frames: Uint8Array): void {
+    if (this.#frameStart !== -1) throw new Error("a frame is open");
+    this.#reserve(frames.length);
+    this.#buffer.set(frames, this.#length);
+    this.#length += frames.length;
+  }
+
+  /**
+   * Returns a copy of everything written and empties the writer.
+   *
+   * @returns The frames written so far.
+   */
+  take(): Uint8Array {
+    if (this.#frameStart !== -1) throw new Error("a frame is open");
+    const out = this.#buffer.slice(0, this.#length);
+    this.#length = 0;
+    return out;
+  }
+
+  /**
+   * Hands over the internal buffer without a copy and continues in
+   * `replacement`: for a writer whose frames are about to be written out and
+   * not read again here.
+   *
+   * @param replacement The empty buffer to continue in.
+   * @returns The frames written so far, as a view of the old buffer.
+   */
+  detach(replacement: Uint8Array): Uint8Array {
+    if (this.#frameStart !== -1) throw new Error("a frame is open");
+    const out = this.#buffer.subarray(0, this.#length);
+    this.#buffer = replacement.length > 0 ? replacement : new Uint8Array(1024);
+    this.#length = 0;
+    return out;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * hisock for TypeScript: a higher-level socket over TCP, wire-compatible with
+ * Python's [hisock](https://github.com/SSS-Says-Snek/hisock). Length-prefixed
+ * frames, named commands with handlers, clients with names and groups, sends
+ * to one client, a group or everyone, join and leave events, raw messages and
+ * typed content.
+ *
+ * @example A server and a client
+ * ```ts
+ * import { connect, startServer } from "./mod.ts";
+ *
+ * const server = await startServer(["127.0.0.1", 0]);
+ * server.on("join", (client) => console.log(`${client.name} joined`));
+ * server.on("greet", "str", (client, text) => {
+ *   server.sendClient(client, "reply", `hello ${client.name}, you said ${text}`);
+ * });
+ *
+ * const client = await connect(server.getAddr(), { name: "alice", group: "red" });
+ * const reply = new Promise<string>((resolve) => client.on("reply", "str", resolve));
+ * client.send("greet", "hi");
+ * console.log(await reply);
+ *
+ * await client.close();
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+export { type ClientEventHandlers, type ClientOptions, connect, HiSockClient } from "./client.ts";
+export {
+  HiSockServer,
+  type ServerEventHandlers,
+  type ServerOptions,
+  startServer,
+} from "./server.ts";
+export type { Address } from "./address.ts";
+export type { ClientInfo, ClientRef } from "./client_info.ts";
+export type { CastResult, CastType, JsonValue, Sendable } from "./content.ts";
+export type { DialectName } from "./dialect.ts";
+export type { DispatchMode } from "./dispatcher.ts";
+export {
+  ClientNotFound,
+  ConnectionClosed,
+  GroupNotFound,
+  HandlerError,
+  HiSockError,
+  MalformedHeader,
+  MessageTooLarge,
+  ProtocolError,
+  ServerNotRunning,
+  TypeCastError,
+  UnsupportedContent,
+} from "./errors.ts";
+export {
+  DEFAULT_HEADER_LEN,
+  DEFAULT_MAX_MESSAGE_SIZE,
+  encodeFrame,
+  FrameDecoder,
+  type FrameHandler,
+  FrameWriter,
+  Framing,
+  type FramingOptions,
+  type HeaderKind,
+} from "./framing.ts";
+export type { ClientTlsOptions, ServerTlsOptions, Transport } from "./transport.ts";

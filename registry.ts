@@ -1,0 +1,148 @@
+/**
+ * The server's index of connected clients: by address, by name and by group,
+ * each a map kept consistent on join, rename, regroup and leave, so every
+ * lookup is O(1).
+ *
+ * @module
+ */
+
+import type { ClientInfo } from "./client_info.ts";
+
+/** What the registry stores per client: at least its current info. */
+export interface RegistryEntry {
+  /** The client's current info; replaced (not mutated) on change. */
+  info: ClientInfo;
+}
+
+/**
+ * Clients indexed three ways. Names need not be unique: a name maps to the
+ * set of clients holding it, in the order they took it, and
+ * {@linkcode ClientRegistry.byName} returns the one that has held it longest
+ * (Python hisock's first match).
+ *
+ * @example
+ * ```ts
+ * import { ClientRegistry } from "./registry.ts";
+ * import { makeClientInfo } from "./client_info.ts";
+ * const registry = new ClientRegistry();
+ * registry.add({ info: makeClientInfo("127.0.0.1", 5001, "alice", "red") });
+ * console.log(registry.byName("alice")?.info.ipstr); // "127.0.0.1:5001"
+ * console.log(registry.group("red")?.size); // 1
+ * ```
+ */
+export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
+  readonly #byAddress = new Map<string, E>();
+  readonly #byName = new Map<string, Set<E>>();
+  readonly #byGroup = new Map<string, Set<E>>();
+
+  /** How many clients are registered. */
+  get size(): number {
+    return this.#byAddress.size;
+  }
+
+  /** Every entry, in join order. */
+  entries(): IterableIterator<E> {
+    return this.#byAddress.values();
+  }
+
+  /**
+   * Adds a client.
+   *
+   * @param entry The client; its `info.ipstr` must be new.
+   */
+  add(entry: E): void {
+    if (this.#byAddress.has(entry.info.ipstr)) {
+      throw new Error(`${entry.info.ipstr} is already registered`);
+    }
+    this.#byAddress.set(entry.info.ipstr, entry);
+    addTo(this.#byName, entry.info.name, entry);
+    addTo(this.#byGroup, entry.info.group, entry);
+  }
+
+  /**
+   * Removes a client; nothing happens if it is not registered.
+   *
+   * @param entry The client.
+   * @returns Whether it was registered.
+   */
+  remove(entry: E): boolean {
+    if (this.#byAddress.get(entry.info.ipstr) !== entry) return false;
+    this.#byAddress.delete(entry.info.ipstr);
+    removeFrom(this.#byName, entry.info.name, entry);
+    removeFrom(this.#byGroup, entry.info.group, entry);
+    return true;
+  }
+
+  /**
+   * Replaces a registered client's info, moving it between name and group
+   * indexes as needed. The address must not change.
+   *
+   * @param entry The client.
+   * @param info Its new info.
+   */
+  update(entry: E, info: ClientInfo): void {
+    const old = entry.info;
+    if (old.ipstr !== info.ipstr) throw new Error("a client's address cannot change");
+    if (old.name !== info.name) {
+      removeFrom(this.#byName, old.name, entry);
+      addTo(this.#byName, info.name, entry);
+    }
+    if (old.group !== info.group) {
+      removeFrom(this.#byGroup, old.group, entry);
+      addTo(this.#byGroup, info.group, entry);
+    }
+    entry.info = info;
+  }
+
+  /**
+   * The client at an address.
+   *
+   * @param ipstr The address as `"host:port"`.
+   */
+  byAddress(ipstr: string): E | undefined {
+    return this.#byAddress.get(ipstr);
+  }
+
+  /**
+   * The client that has held a name longest.
+   *
+   * @param name The name.
+   */
+  byName(name: string): E | undefined {
+    const holders = this.#byName.get(name);
+    return holders === undefined ? undefined : holders.values().next().value;
+  }
+
+  /**
+   * How many clients hold a name.
+   *
+   * @param name The name.
+   */
+  nameCount(name: string): number {
+    return this.#byName.get(name)?.size ?? 0;
+  }
+
+  /**
+   * The clients in a group, or `undefined` when it has none.
+   *
+   * @param group The group.
+   */
+  group(group: string): ReadonlySet<E> | undefined {
+    return this.#byGroup.get(group);
+  }
+}
+
+function addTo<E>(index: Map<string, Set<E>>, key: string | null, entry: E): void {
+  if (key === null) return;
+  let set = index.get(key);
+  if (set === undefined) index.set(key, set = new Set());
+  set.add(entry);
+}
+
+function removeFrom<E>(index: Map<string, Set<E>>, key: string | null, entry: E): void {
+  if (key === null) return;
+  const set = index.get(key);
+  if (set === undefined) return;
+  set.delete(entry);
+  if (set.size === 0) index.delete(key);
+}

@@ -1,0 +1,838 @@
+/**
+ * The hisock server: accepts clients, learns their names and groups from
+ * their hellos, runs handlers for their commands, and sends to one client, a
+ * group or everyone.
+ *
+ * @module
+ */
+
+import {
+  type ClientInfo,
+  type ClientRef,
+  makeClientInfo,
+  resolveClientRef,
+} from "./client_info.ts";
+import { Connection } from "./connection.ts";
+import type { CastResult, CastType, Sendable } from "./content.ts";
+import type { Dialect, DialectName, Hello } from "./dialect.ts";
+import { resolveDialect } from "./dialects.ts";
+import { checkCastType, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
+import {
+  ClientNotFound,
+  ConnectionClosed,
+  GroupNotFound,
+  HiSockError,
+  ProtocolError,
+} from "./errors.ts";
+import { FrameWriter, Framing, type FramingOptions } from "./framing.ts";
+import { defaultTransport } from "./runtime.ts";
+import { ClientRegistry } from "./registry.ts";
+import type { ServerTlsOptions, Transport, TransportConn, TransportListener } from "./transport.ts";
+import { type Address, parseAddress } from "./address.ts";
+
+/** Options of {@linkcode startServer}. */
+export interface ServerOptions extends FramingOptions {
+  /**
+   * What {@linkcode HiSockServer.run} does when nothing is pending: wait for
+   * an event (`true`, the default, as in Python hisock) or return at once.
+   */
+  blocking?: boolean;
+  /**
+   * The most clients connected at once (counting those still saying hello);
+   * 0, the default, for no limit. A client past the cap is sent `$DISCONN$`
+   * and closed before its hello is read.
+   */
+  maxConnections?: number;
+  /** The dialect clients speak: `"v2"` (the default, hisock 2.0.x) or an implementation. */
+  dialect?: DialectName | Dialect;
+  /**
+   * `"immediate"` (default): handlers run as messages arrive. `"manual"`:
+   * events wait until {@linkcode HiSockServer.run} is called.
+   */
+  dispatch?: DispatchMode;
+  /**
+   * Whether joins and leaves are announced to every client (`$CLTCONN$` /
+   * `$CLTDISCONN$`), as Python hisock does. Default `true`; switch it off on
+   * large servers, where N joins cost N² announcements.
+   */
+  announcePresence?: boolean;
+  /**
+   * Refuse a hello, or a rename, that takes a name another client holds.
+   * Default `false` (Python hisock allows duplicates; lookups by name then
+   * find the client that has held the name longest).
+   */
+  uniqueNames?: boolean;
+  /** Milliseconds a new connection has to send its hello. Default 10,000. */
+  helloTimeout?: number;
+  /** Serve TLS with this certificate and key (PEM). */
+  tls?: ServerTlsOptions;
+  /** The network implementation; the runtime's own by default. */
+  transport?: Transport;
+}
+
+/** Handlers of the server's reserved events. */
+export interface ServerEventHandlers {
+  /** A client said hello and is now registered. */
+  join: (client: ClientInfo) => unknown;
+  /** A registered client is gone (it left, was dropped, or the server closed). */
+  leave: (client: ClientInfo) => unknown;
+  /** A client renamed itself. */
+  name_change: (client: ClientInfo, oldName: string | null, newName: string | null) => unknown;
+  /** A client changed its group. */
+  group_change: (client: ClientInfo, oldGroup: string | null, newGroup: string | null) => unknown;
+  /**
+   * Something went wrong that did not stop the server: a handler threw, a
+   * content cast failed, a client broke the protocol (and was dropped). The
+   * client is `null` when it had not said hello yet or none is concerned.
+   */
+  error: (error: HiSockError, client: ClientInfo | null) => unknown;
+}
+
+/** The reserved event names of the server. */
+const SERVER_EVENTS = new Set([
+  "join",
+  "leave",
+  "message",
+  "name_change",
+  "group_change",
+  "error",
+  "*",
+]);
+
+/** One TCP connection, from accept to close. */
+interface Peer {
+  readonly conn: Connection;
+  /** `null` until the hello has been read. */
+  info: ClientInfo | null;
+  helloTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+type JoinedPeer = Peer & { info: ClientInfo };
+
+/**
+ * A hisock server. Make one with {@linkcode startServer}.
+ *
+ * @example A server that answers pings
+ * ```ts
+ * import { startServer } from "./server.ts";
+ * const server = await startServer(["127.0.0.1", 0]);
+ * server.on("join", (client) => console.log("joined:", client.name));
+ * server.on("ping", "str", (client, text) => server.sendClient(client, "pong", text));
+ * console.log(server.getAddr());
+ * await server.close();
+ * ```
+ */
+export class HiSockServer {
+  readonly #listener: TransportListener;
+  readonly #dialect: Dialect;
+  readonly #framing: Framing;
+  readonly #dispatcher: Dispatcher;
+  readonly #registry = new ClientRegistry<JoinedPeer>();
+  readonly #peers = new Set<Peer>();
+  readonly #blocking: boolean;
+  readonly #maxConnections: number;
+  readonly #announce: boolean;
+  readonly #uniqueNames: boolean;
+  readonly #helloTimeout: number;
+  /** Where broadcasts are encoded once before being copied to every connection. */
+  readonly #scratch: FrameWriter;
+  #closing: Promise<void> | null = null;
+  readonly #closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  /** Use {@linkcode startServer}. @internal */
+  constructor(listener: TransportListener, options: ServerOptions) {
+    this.#listener = listener;
+    this.#dialect = resolveDialect(options.dialect);
+    this.#framing = new Framing(options);
+    this.#scratch = new FrameWriter(this.#framing);
+    this.#dispatcher = new Dispatcher(
+      options.dispatch ?? "immediate",
+      (error, client) => this.#reportError(error, client as ClientInfo | null),
+    );
+    this.#blocking = options.blocking ?? true;
+    this.#maxConnections = nonNegativeInteger(options.maxConnections ?? 0, "maxConnections");
+    this.#announce = options.announcePresence ?? true;
+    this.#uniqueNames = options.uniqueNames ?? false;
+    this.#helloTimeout = nonNegativeInteger(options.helloTimeout ?? 10_000, "helloTimeout");
+    this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
+    listener.start(
+      (conn) => this.#accept(conn),
+      (error) => this.#reportError(wrapError(error, "accept failed"), null),
+    );
+  }
+
+  // Handlers.
+
+  /**
+   * Registers a handler for a reserved event or a command.
+   *
+   * Reserved events: `join`, `leave`, `name_change`, `group_change`, `error`
+   * (see {@linkcode ServerEventHandlers}), `message` (every command, after its
+   * own handlers) and `*` (commands without a handler, and raw messages with
+   * `command` `null`). Any other name is a command. A command handler may
+   * declare the type its content is cast to (see {@linkcode CastType}); the
+   * default is the raw bytes.
+   *
+   * @example
+   * ```ts
+   * import { startServer } from "./server.ts";
+   * const server = await startServer(["127.0.0.1", 0]);
+   * server.on("score", "int", (client, score) => console.log(client.name, score + 1));
+   * server.on("message", (client, command, content) => console.log(command, content.length));
+   * await server.close();
+   * ```
+   *
+   * @param event The event or command name.
+   * @param handler What to run.
+   * @returns The server, for chaining.
+   */
+  on<E extends keyof ServerEventHandlers>(event: E, handler: ServerEventHandlers[E]): this;
+  on<T extends CastType>(
+    event: "message",
+    type: T,
+    handler: (client: ClientInfo, command: string, content: CastResult[T]) => unknown,
+  ): this;
+  on(
+    event: "message",
+    handler: (client: ClientInfo, command: string, content: Uint8Array) => unknown,
+  ): this;
+  on<T extends CastType>(
+    event: "*",
+    type: T,
+    handler: (client: ClientInfo, command: string | null, content: CastResult[T]) => unknown,
+  ): this;
+  on(
+    event: "*",
+    handler: (client: ClientInfo, command: string | null, content: Uint8Array) => unknown,
+  ): this;
+  on<T extends CastType>(
+    command: string,
+    type: T,
+    handler: (client: ClientInfo, content: CastResult[T]) => unknown,
+  ): this;
+  on(command: string, handler: (client: ClientInfo, content: Uint8Array) => unknown): this;
+  on(name: string, typeOrHandler: unknown, maybeHandler?: unknown): this {
+    const [type, handler] = maybeHandler === undefined
+      ? [undefined, typeOrHandler]
+      : [checkCastType(typeOrHandler), maybeHandler];
+    const map = SERVER_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
+    map.add(name, type, handler as HandlerEntry["fn"]);
+    return this;
+  }
+
+  /**
+   * Removes a handler, or every handler of an event or command.
+   *
+   * @example
+   * ```ts
+   * import { startServer } from "./server.ts";
+   * const server = await startServer(["127.0.0.1", 0]);
+   * const onJoin = () => {};
+   * server.on("join", onJoin).off("join", onJoin);
+   * await server.close();
+   * ```
+   *
+   * @param name The event or command.
+   * @param handler The handler to remove; all of them when omitted.
+   * @returns The server, for chaining.
+   */
+  off(name: string, handler?: (...args: never[]) => unknown): this {
+    const map = SERVER_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
+    map.remove(name, handler as HandlerEntry["fn"] | undefined);
+    return this;
+  }
+
+  /**
+   * Runs the event loop once, in Python hisock's style. Handlers normally run
+   * as messages arrive, so this only matters for `dispatch: "manual"`, where
+   * it runs every queued event, or for pacing a loop: with `blocking` it
+   * resolves only after at least one event has been handled (or the server
+   * closed); without, it returns at once.
+   *
+   * @example A loop at its own pace
+   * ```ts
+   * import { startServer } from "./server.ts";
+   * const server = await startServer(["127.0.0.1", 0], { dispatch: "manual", blocking: false });
+   * for (let tick = 0; tick < 3; tick++) await server.run();
+   * await server.close();
+   * ```
+   *
+   * @returns How many queued events ran (manual dispatch).
+   */
+  run(): Promise<number> {
+    return this.#dispatcher.run(this.#blocking && this.#closing === null, this.#closed);
+  }
+
+  // Lookups.
+
+  /**
+   * The address the server listens on; the real port when 0 was asked for.
+   *
+   * @example
+   * ```ts
+   * import { startServer } from "./server.ts";
+   * const server = await startServer(["127.0.0.1", 0]);
+   * const [host, port] = server.getAddr();
+   * console.log(host, port > 0);
+   * await server.close();
+   * ```
+   *
+   * @returns `[host, port]`.
+   */
+  getAddr(): [string, number] {
+    return [this.#listener.addr.hostname, this.#listener.addr.port];
+  }
+
+  /**
+   * A connected client's info.
+   *
+   * @example
+   * ```ts ignore
+   * const alice = server.getClient("alice");
+   * const same = server.getClient(alice.ipstr);
+   * ```
+   *
+   * @param client A name, `"host:port"`, `[host, port]` or client info.
+   * @returns The client's current info.
+   * @throws {ClientNotFound} When no connected client matches.
+   * @throws {TypeError} When the reference is malformed.
+   */
+  getClient(client: ClientRef): ClientInfo {
+    return this.#find(client).info;
+  }
+
+  /**
+   * The clients in a group.
+   *
+   * @example
+   * ```ts ignore
+   * for (const client of server.getGroup("red")) console.log(client.name);
+   * ```
+   *
+   * @param group The group.
+   * @returns Their infos, in the order they entered the group.
+   * @throws {GroupNotFound} When no connected client is in it.
+   */
+  getGroup(group: string): ClientInfo[] {
+    const members = this.#groupMembers(group);
+    return Array.from(members, (peer) => peer.info);
+  }
+
+  /**
+   * Every connected client, or one field of each, or those a predicate keeps.
+   *
+   * @example
+   * ```ts ignore
+   * const names = server.getAllClients("name");
+   * const red = server.getAllClients((client) => client.group === "red");
+   * ```
+   *
+   * @param key `"ip"`, `"name"` or `"group"` for that field of each client,
+   *   a predicate to filter them, or nothing for all.
+   * @returns In join order.
+   */
+  getAllClients(): ClientInfo[];
+  getAllClients(key: "ip"): Array<readonly [string, number]>;
+  getAllClients(key: "name" | "group"): Array<string | null>;
+  getAllClients(key: (client: ClientInfo) => boolean): ClientInfo[];
+  getAllClients(
+    key?: "ip" | "name" | "group" | ((client: ClientInfo) => boolean),
+  ): unknown[] {
+    const infos = Array.from(this.#registry.entries(), (peer) => peer.info);
+    if (key === undefined) return infos;
+    if (typeof key === "function") return infos.filter(key);
+    if (key !== "ip" && key !== "name" && key !== "group") {
+      throw new TypeError(`key must be "ip", "name", "group" or a function, not ${String(key)}`);
+    }
+    return infos.map((info) => info[key]);
+  }
+
+  /**
+   * Outgoing bytes queued for a client and not yet taken by the network.
+   *
+   * @example
+   * ```ts ignore
+   * if (server.bufferedAmount("alice") > 1 << 20) await server.drain("alice");
+   * ```
+   *
+   * @param client Which client.
+   * @returns The byte count.
+   */
+  bufferedAmount(client: ClientRef): number {
+    return this.#find(client).conn.bufferedAmount;
+  }
+
+  /**
+   * Resolves when everything queued for a client has been taken by the network.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendClient("alice", "bulk", bigBytes);
+   * await server.drain("alice");
+   * ```
+   *
+   * @param client Which client.
+   */
+  drain(client: ClientRef): Promise<void> {
+    return this.#find(client).conn.drain();
+  }
+
+  // Sends.
+
+  /**
+   * Sends a command to one client. Nothing is awaited: the frame is queued
+   * and leaves with the others of this tick.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendClient("alice", "welcome", { motd: "hi" });
+   * server.sendClient("127.0.0.1:50123", "score", 42);
+   * ```
+   *
+   * @param client A name, `"host:port"`, `[host, port]` or client info.
+   * @param command The command.
+   * @param content The content (see {@linkcode Sendable}).
+   * @throws {ClientNotFound} When no connected client matches.
+   * @throws {MessageTooLarge} When the frame would exceed the limit.
+   * @throws {UnsupportedContent} When the dialect cannot carry the content.
+   */
+  sendClient(client: ClientRef, command: string, content: Sendable = null): void {
+    const { conn } = this.#find(client);
+    this.#dialect.writeCommand(conn.out, command, content);
+    conn.flushSoon();
+  }
+
+  /**
+   * Sends a message without a command to one client.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendClientRaw("alice", new Uint8Array([1, 2, 3]));
+   * ```
+   *
+   * @param client Which client.
+   * @param content The content.
+   * @throws {ClientNotFound} When no connected client matches.
+   */
+  sendClientRaw(client: ClientRef, content: Sendable): void {
+    const { conn } = this.#find(client);
+    this.#dialect.writeRaw(conn.out, content);
+    conn.flushSoon();
+  }
+
+  /**
+   * Sends a command to every client in a group; the frame is encoded once.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendGroup("red", "team", "attack");
+   * ```
+   *
+   * @param group The group.
+   * @param command The command.
+   * @param content The content.
+   * @throws {GroupNotFound} When no connected client is in it.
+   */
+  sendGroup(group: string, command: string, content: Sendable = null): void {
+    this.#broadcast(
+      this.#groupMembers(group),
+      (writer) => this.#dialect.writeCommand(writer, command, content),
+    );
+  }
+
+  /**
+   * Sends a message without a command to every client in a group.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendGroupRaw("red", "raw text");
+   * ```
+   *
+   * @param group The group.
+   * @param content The content.
+   * @throws {GroupNotFound} When no connected client is in it.
+   */
+  sendGroupRaw(group: string, content: Sendable): void {
+    this.#broadcast(this.#groupMembers(group), (writer) => this.#dialect.writeRaw(writer, content));
+  }
+
+  /**
+   * Sends a command to every connected client; the frame is encoded once.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendAllClients("tick", 1);
+   * ```
+   *
+   * @param command The command.
+   * @param content The content.
+   */
+  sendAllClients(command: string, content: Sendable = null): void {
+    this.#broadcast(
+      this.#registry.entries(),
+      (writer) => this.#dialect.writeCommand(writer, command, content),
+    );
+  }
+
+  /**
+   * Sends a message without a command to every connected client.
+   *
+   * @example
+   * ```ts ignore
+   * server.sendAllClientsRaw("hello, all");
+   * ```
+   *
+   * @param content The content.
+   */
+  sendAllClientsRaw(content: Sendable): void {
+    this.#broadcast(this.#registry.entries(), (writer) => this.#dialect.writeRaw(writer, content));
+  }
+
+  // Ending.
+
+  /**
+   * Drops a client: it is sent `$DISCONN$`, what is queued for it is
+   * flushed, and its connection closed; `leave` fires.
+   *
+   * @example
+   * ```ts ignore
+   * await server.disconnectClient("mallory");
+   * ```
+   *
+   * @param client Which client.
+   * @returns Resolves when its connection is closed.
+   * @throws {ClientNotFound} When no connected client matches.
+   */
+  disconnectClient(client: ClientRef): Promise<void> {
+    const peer = this.#find(client);
+    this.#dialect.writeDisconnect(peer.conn.out);
+    return peer.conn.close();
+  }
+
+  /**
+   * Stops accepting, tells every client (`$DISCONN$`), flushes what is
+   * queued, and resolves once every connection is closed and the port is
+   * free. Calling it again returns the same promise.
+   *
+   * @example
+   * ```ts
+   * import { startServer } from "./server.ts";
+   * const server = await startServer(["127.0.0.1", 0]);
+   * await server.close();
+   * ```
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#shutdown();
+    return this.#closing;
+  }
+
+  async #shutdown(): Promise<void> {
+    this.#listener.close();
+    const closing: Promise<void>[] = [];
+    for (const peer of this.#peers) {
+      if (peer.info !== null && !peer.conn.closed) this.#dialect.writeDisconnect(peer.conn.out);
+      closing.push(peer.conn.close());
+    }
+    await Promise.all(closing);
+    this.#resolveClosed();
+  }
+
+  /** Whether {@linkcode HiSockServer.close} has been called. */
+  get closed(): boolean {
+    return this.#closing !== null;
+  }
+
+  // Internals.
+
+  #accept(transport: TransportConn): void {
+    const peer: Peer = {
+      conn: undefined as unknown as Connection,
+      info: null,
+      helloTimer: undefined,
+    };
+    (peer as { conn: Connection }).conn = new Connection(transport, this.#framing, {
+      onFrame: (payload, owned) => this.#onFrame(peer, payload, owned),
+      onClose: (error) => this.#onClose(peer, error),
+    });
+    if (this.#closing !== null) {
+      transport.close();
+      return;
+    }
+    this.#peers.add(peer);
+    if (this.#maxConnections > 0 && this.#peers.size > this.#maxConnections) {
+      // Refused cleanly: the client hears why instead of a bare reset.
+      this.#dialect.writeDisconnect(peer.conn.out);
+      peer.conn.close();
+      return;
+    }
+    if (this.#helloTimeout > 0) {
+      peer.helloTimer = setTimeout(() => {
+        peer.conn.abort(new ProtocolError(`no hello within ${this.#helloTimeout} ms`));
+      }, this.#helloTimeout);
+    }
+    peer.conn.start();
+  }
+
+  #onFrame(peer: Peer, payload: Uint8Array, owned: boolean): void {
+    if (peer.info === null) {
+      this.#onHello(peer, this.#dialect.parseHello(payload));
+      return;
+    }
+    const joined = peer as JoinedPeer;
+    const message = this.#dialect.parseServerBound(payload);
+    switch (message.kind) {
+      case "command":
+        this.#dispatchCommand(joined, message.command, message.content, owned);
+        return;
+      case "raw":
+        this.#dispatchRaw(joined, message.content, owned);
+        return;
+      case "rename":
+        this.#change(joined, "name", message.value);
+        return;
+      case "regroup":
+        this.#change(joined, "group", message.value);
+        return;
+      case "get_client":
+        this.#answerGetClient(joined, message.ref);
+        return;
+      case "close":
+        peer.conn.close();
+        return;
+      case "keepalive_ack":
+      case "tls_probe":
+        return;
+    }
+  }
+
+  #onHello(peer: Peer, hello: Hello): void {
+    if (this.#closing !== null || peer.conn.closed) return;
+    clearTimeout(peer.helloTimer);
+    peer.helloTimer = undefined;
+    if (this.#uniqueNames && hello.name !== null && this.#registry.nameCount(hello.name) > 0) {
+      throw new ProtocolError(`the name ${JSON.stringify(hello.name)} is taken`);
+    }
+    const { hostname, port } = peer.conn.remoteAddr;
+    const info = makeClientInfo(hostname, port, hello.name, hello.group);
+    peer.info = info;
+    const joined = peer as JoinedPeer;
+    this.#registry.add(joined);
+    if (this.#announce) {
+      const everyone = this.#registry.entries();
+      const others = this.#dialect.announceJoinToSelf
+        ? everyone
+        : filterIterator(everyone, (other) => other !== joined);
+      this.#broadcast(others, (writer) => this.#dialect.writeJoin(writer, info));
+    }
+    this.#emit("join", [info], info);
+  }
+
+  #onClose(peer: Peer, error: unknown): void {
+    clearTimeout(peer.helloTimer);
+    this.#peers.delete(peer);
+    const info = peer.info;
+    if (error !== undefined && error instanceof HiSockError) {
+      this.#reportError(error, info);
+    } else if (peer.conn.midFrame) {
+      this.#reportError(
+        new ConnectionClosed("the connection ended in the middle of a frame"),
+        info,
+      );
+    }
+    if (info === null) return;
+    const joined = peer as JoinedPeer;
+    if (!this.#registry.remove(joined)) return;
+    if (this.#announce && this.#closing === null && this.#registry.size > 0) {
+      const current = joined.info;
+      this.#broadcast(
+        this.#registry.entries(),
+        (writer) => this.#dialect.writeLeave(writer, current),
+      );
+    }
+    this.#emit("leave", [joined.info], joined.info);
+  }
+
+  #dispatchCommand(peer: JoinedPeer, command: string, content: unknown, owned: boolean): void {
+    const dispatcher = this.#dispatcher;
+    const info = peer.info;
+    const handlers = dispatcher.commands.get(command);
+    if (handlers.length > 0) {
+      for (const handler of handlers) {
+        const value = this.#cast(content, handler, owned, info);
+        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, [info, value], info);
+      }
+    } else {
+      for (const handler of dispatcher.events.get("*")) {
+        const value = this.#cast(content, handler, owned, info);
+        if (value !== CAST_FAILED) dispatcher.invoke("*", handler, [info, command, value], info);
+      }
+    }
+    for (const handler of dispatcher.events.get("message")) {
+      const value = this.#cast(content, handler, owned, info);
+      if (value !== CAST_FAILED) {
+        dispatcher.invoke("message", handler, [info, command, value], info);
+      }
+    }
+  }
+
+  #dispatchRaw(peer: JoinedPeer, content: unknown, owned: boolean): void {
+    const info = peer.info;
+    for (const handler of this.#dispatcher.events.get("*")) {
+      const value = this.#cast(content, handler, owned, info);
+      if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, [info, null, value], info);
+    }
+  }
+
+  #cast(content: unknown, handler: HandlerEntry, owned: boolean, info: ClientInfo): unknown {
+    try {
+      return this.#dialect.cast(content, handler.type ?? "bytes", owned);
+    } catch (error) {
+      this.#dispatcher.fail(wrapError(error, "cast failed"), info);
+      return CAST_FAILED;
+    }
+  }
+
+  #change(peer: JoinedPeer, key: "name" | "group", value: string | null | undefined): void {
+    const old = peer.info;
+    if (value === undefined || value === old[key]) return;
+    if (key === "name" && this.#uniqueNames && value !== null && this.#registry.nameCount(value)) {
+      this.#reportError(
+        new ProtocolError(`rename refused: the name ${JSON.stringify(value)} is taken`),
+        old,
+      );
+      return;
+    }
+    const info = makeClientInfo(
+      old.ip[0],
+      old.ip[1],
+      key === "name" ? value : old.name,
+      key === "group" ? value : old.group,
+    );
+    this.#registry.update(peer, info);
+    this.#emit(key === "name" ? "name_change" : "group_change", [info, old[key], value], info);
+  }
+
+  #answerGetClient(peer: JoinedPeer, ref: string): void {
+    let found: ClientInfo | null = null;
+    try {
+      found = this.#find(ref).info;
+    } catch {
+      // Unknown or malformed: answered as "no such client".
+    }
+    this.#dialect.writeClientInfo(peer.conn.out, found);
+    peer.conn.flushSoon();
+  }
+
+  #emit(event: string, args: unknown[], info: ClientInfo | null): void {
+    for (const handler of this.#dispatcher.events.get(event)) {
+      this.#dispatcher.invoke(event, handler, args, info);
+    }
+  }
+
+  #reportError(error: HiSockError, client: ClientInfo | null): void {
+    const handlers = this.#dispatcher.events.get("error");
+    if (handlers.length === 0) {
+      console.error(`hisock server: ${error.message}`, client?.ipstr ?? "");
+      return;
+    }
+    for (const handler of handlers) {
+      try {
+        const result = handler.fn(error, client);
+        if (result instanceof Promise) result.catch((cause) => console.error(cause));
+      } catch (cause) {
+        // An error handler that fails cannot report to itself.
+        console.error("hisock server: the error handler threw", cause);
+      }
+    }
+  }
+
+  #find(ref: ClientRef): JoinedPeer {
+    const key = resolveClientRef(ref);
+    const peer = key.address !== undefined
+      ? this.#registry.byAddress(key.address)
+      : this.#registry.byName(key.name);
+    if (peer === undefined) {
+      throw new ClientNotFound(key.address ?? key.name);
+    }
+    return peer;
+  }
+
+  #groupMembers(group: string): ReadonlySet<JoinedPeer> {
+    if (typeof group !== "string") throw new TypeError("a group must be a string");
+    const members = this.#registry.group(group);
+    if (members === undefined) throw new GroupNotFound(group);
+    return members;
+  }
+
+  /**
+   * Writes one frame to many connections: encoded once, then copied into
+   * each connection's output buffer, which leaves with that connection's
+   * next write.
+   */
+  #broadcast(peers: Iterable<Peer>, write: (writer: FrameWriter) => void): void {
+    const scratch = this.#scratch;
+    write(scratch);
+    const frame = scratch.take();
+    for (const peer of peers) {
+      if (peer.conn.closed) continue;
+      peer.conn.out.raw(frame);
+      peer.conn.flushSoon();
+    }
+  }
+}
+
+const CAST_FAILED = Symbol("cast failed");
+
+function* filterIterator<T>(items: Iterable<T>, keep: (item: T) => boolean): Iterable<T> {
+  for (const item of items) if (keep(item)) yield item;
+}
+
+function nonNegativeInteger(value: number, name: string): number {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, not ${value}`);
+  }
+  return value;
+}
+
+function wrapError(error: unknown, what: string): HiSockError {
+  return error instanceof HiSockError
+    ? error
+    : new HiSockError(`${what}: ${String(error)}`, "INTERNAL", {
+      cause: error,
+    });
+}
+
+/**
+ * Starts a server listening at `addr`.
+ *
+ * @example
+ * ```ts
+ * import { startServer } from "./server.ts";
+ * const server = await startServer({ hostname: "127.0.0.1", port: 0 }, { maxConnections: 100 });
+ * console.log("listening on", server.getAddr());
+ * await server.close();
+ * ```
+ *
+ * @param addr `[hostname, port]` or `{ hostname, port }`; port 0 picks a free port.
+ * @param options See {@linkcode ServerOptions}.
+ * @returns The running server.
+ * @throws {TypeError} When the address is malformed.
+ */
+export async function startServer(
+  addr: Address,
+  options: ServerOptions = {},
+): Promise<HiSockServer> {
+  const { hostname, port } = parseAddress(addr);
+  // Validate the options before taking the port.
+  new Framing(options);
+  resolveDialect(options.dialect);
+  const transport = options.transport ?? defaultTransport;
+  const listener = await transport.listen({ hostname, port, tls: options.tls });
+  try {
+    return new HiSockServer(listener, options);
+  } catch (error) {
+    listener.close();
+    throw error;
+  }
+}

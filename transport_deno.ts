@@ -1,0 +1,204 @@
+/**
+ * The Deno transport: `Deno.listen` / `Deno.connect` (and their TLS forms),
+ * read with `conn.read` into a buffer reused across reads.
+ *
+ * @module
+ */
+
+import { ServerNotRunning } from "./errors.ts";
+import type {
+  ByteSink,
+  ConnectOptions,
+  ListenOptions,
+  NetAddress,
+  Transport,
+  TransportConn,
+  TransportListener,
+} from "./transport.ts";
+
+/**
+ * Read buffer sizes. An idle connection holds its buffer inside a pending
+ * read, so it starts small (thousands of idle clients stay cheap) and doubles
+ * while reads fill it, up to the size where bigger reads stop paying off.
+ */
+const MIN_READ = 4 * 1024;
+const MAX_READ = 256 * 1024;
+/** Payloads with at least this much still to come are read straight into place. */
+const DIRECT_READ_MIN = 64 * 1024;
+/** Shrink after this many reads in a row that used under an eighth of the buffer. */
+const SHRINK_AFTER = 16;
+
+class DenoConn implements TransportConn {
+  readonly remoteAddr: NetAddress;
+  readonly localAddr: NetAddress;
+  readonly #conn: Deno.Conn;
+  #closed = false;
+  #paused: { promise: Promise<void>; resolve: () => void } | null = null;
+
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+    this.remoteAddr = netAddress(conn.remoteAddr);
+    this.localAddr = netAddress(conn.localAddr);
+    // Small frames must not wait for Nagle's algorithm: writes are already
+    // coalesced per tick, so each write is worth sending at once.
+    if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  }
+
+  start(sink: ByteSink): void {
+    this.#readLoop(sink);
+  }
+
+  async #readLoop(sink: ByteSink): Promise<void> {
+    const conn = this.#conn;
+    let buffer = new Uint8Array(MIN_READ);
+    let smallReads = 0;
+    let failure: unknown;
+    try {
+      while (!this.#closed) {
+        if (this.#paused) await this.#paused.promise;
+        const direct = sink.directTarget?.(DIRECT_READ_MIN) ?? null;
+        if (direct !== null) {
+          const count = await conn.read(direct);
+          if (count === null) break;
+          sink.commitDirect!(count);
+          continue;
+        }
+        const count = await conn.read(buffer);
+        if (count === null) break;
+        sink.onData(buffer.subarray(0, count), false);
+        if (count === buffer.length && buffer.length < MAX_READ) {
+          buffer = new Uint8Array(buffer.length * 2);
+          smallReads = 0;
+        } else if (count < buffer.length >> 3 && buffer.length > MIN_READ) {
+          if (++smallReads >= SHRINK_AFTER) {
+            buffer = new Uint8Array(buffer.length >> 1);
+            smallReads = 0;
+          }
+        } else smallReads = 0;
+      }
+    } catch (error) {
+      // A read interrupted by our own close() is a clean end.
+      if (!this.#closed) failure = error;
+    }
+    this.close();
+    sink.onEnd(failure);
+  }
+
+  async write(bytes: Uint8Array): Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
+    }
+  }
+
+  pause(): void {
+    if (this.#paused) return;
+    let resolve!: () => void;
+    const promise = new Promise<void>((r) => resolve = r);
+    this.#paused = { promise, resolve };
+  }
+
+  resume(): void {
+    const paused = this.#paused;
+    this.#paused = null;
+    paused?.resolve();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.resume();
+    try {
+      this.#conn.close();
+    } catch {
+      // Already closed by the runtime after a failure.
+    }
+  }
+}
+
+class DenoListener implements TransportListener {
+  readonly addr: NetAddress;
+  readonly #listener: Deno.Listener;
+  #closed = false;
+
+  constructor(listener: Deno.Listener) {
+    this.#listener = listener;
+    this.addr = netAddress(listener.addr);
+  }
+
+  start(onConn: (conn: TransportConn) => void, onError: (error: unknown) => void): void {
+    (async () => {
+      while (!this.#closed) {
+        let conn: Deno.Conn;
+        try {
+          conn = await this.#listener.accept();
+        } catch (error) {
+          if (this.#closed || error instanceof Deno.errors.BadResource) return;
+          // A failed handshake or a peer that reset before accept: keep going.
+          onError(error);
+          continue;
+        }
+        onConn(new DenoConn(conn));
+      }
+    })();
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+function netAddress(addr: Deno.Addr): NetAddress {
+  if (addr.transport === "tcp" || addr.transport === "udp") {
+    return { hostname: addr.hostname, port: addr.port };
+  }
+  return { hostname: String((addr as Deno.UnixAddr).path ?? ""), port: 0 };
+}
+
+/**
+ * The transport for Deno.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect } from "./client.ts";
+ * import { denoTransport } from "./transport_deno.ts";
+ * const client = await connect(["127.0.0.1", 5000], { transport: denoTransport });
+ * ```
+ */
+export const denoTransport: Transport = {
+  async listen(options: ListenOptions): Promise<TransportListener> {
+    const { hostname, port, tls } = options;
+    const listener = tls
+      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
+      : Deno.listen({ hostname, port });
+    return await Promise.resolve(new DenoListener(listener));
+  },
+
+  async connect(options: ConnectOptions): Promise<TransportConn> {
+    const { hostname, port, tls } = options;
+    try {
+      if (tls) {
+        const caCerts = [...(tls.caCerts ?? []), ...[tls.ca ?? []].flat()];
+        const conn = await Deno.connectTls({
+          hostname: tls.hostname ?? hostname,
+          port,
+          caCerts: caCerts.length ? caCerts : undefined,
+        });
+        await conn.handshake();
+        return new DenoConn(conn);
+      }
+      return new DenoConn(await Deno.connect({ hostname, port }));
+    } catch (error) {
+      if (error instanceof Deno.errors.ConnectionRefused) {
+        throw new ServerNotRunning(`${hostname}:${port}`, { cause: error });
+      }
+      throw error;
+    }
+  },
+};
