@@ -170,17 +170,48 @@ export class HiSockClient {
    * @returns The client, for chaining.
    */
   on<E extends keyof ClientEventHandlers>(event: E, handler: ClientEventHandlers[E]): this;
+  /**
+   * Handles commands without a handler, and raw messages (command `null`),
+   * with the content cast to `type`.
+   *
+   * @param event `"*"`.
+   * @param type The content type.
+   * @param handler Gets the command or `null`, and the content.
+   * @returns The client, for chaining.
+   */
   on<T extends CastType>(
     event: "*",
     type: T,
     handler: (command: string | null, content: CastResult[T]) => unknown,
   ): this;
+  /**
+   * Handles commands without a handler, and raw messages (command `null`).
+   *
+   * @param event `"*"`.
+   * @param handler Gets the command or `null`, and the content.
+   * @returns The client, for chaining.
+   */
   on(event: "*", handler: (command: string | null, content: Uint8Array) => unknown): this;
+  /**
+   * Handles a command, with its content cast to `type`.
+   *
+   * @param command The command.
+   * @param type The content type.
+   * @param handler Gets the content.
+   * @returns The client, for chaining.
+   */
   on<T extends CastType>(
     command: string,
     type: T,
     handler: (content: CastResult[T]) => unknown,
   ): this;
+  /**
+   * Handles a command, with its content as bytes.
+   *
+   * @param command The command.
+   * @param handler Gets the content.
+   * @returns The client, for chaining.
+   */
   on(command: string, handler: (content: Uint8Array) => unknown): this;
   on(name: string, typeOrHandler: unknown, maybeHandler?: unknown): this {
     const [type, handler] = maybeHandler === undefined

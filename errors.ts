@@ -50,6 +50,8 @@ export class MalformedHeader extends HiSockError {
   readonly header: Uint8Array;
 
   /**
+   * Makes the error.
+   *
    * @param header The offending header bytes (copied).
    * @param reason Why they were refused.
    */
@@ -81,6 +83,8 @@ export class MessageTooLarge extends HiSockError {
   readonly limit: number;
 
   /**
+   * Makes the error.
+   *
    * @param size The message's length in bytes.
    * @param limit The largest length allowed.
    */
@@ -106,6 +110,8 @@ export class MessageTooLarge extends HiSockError {
  */
 export class ProtocolError extends HiSockError {
   /**
+   * Makes the error.
+   *
    * @param message What rule the peer broke.
    * @param options Standard error options (`cause`).
    */
@@ -130,6 +136,8 @@ export class TypeCastError extends HiSockError {
   readonly castType: string;
 
   /**
+   * Makes the error.
+   *
    * @param castType The declared type.
    * @param detail Why the content did not fit it.
    */
@@ -150,7 +158,11 @@ export class TypeCastError extends HiSockError {
  * ```
  */
 export class UnsupportedContent extends HiSockError {
-  /** @param message What could not be encoded, and why. */
+  /**
+   * Makes the error.
+   *
+   * @param message What could not be encoded, and why.
+   */
   constructor(message: string) {
     super(message, "UNSUPPORTED_CONTENT");
   }
@@ -170,7 +182,11 @@ export class ClientNotFound extends HiSockError {
   /** The reference that matched nobody, as text. */
   readonly client: string;
 
-  /** @param client The reference that matched nobody, as text. */
+  /**
+   * Makes the error.
+   *
+   * @param client The reference that matched nobody, as text.
+   */
   constructor(client: string) {
     super(`client ${client} is not connected`, "CLIENT_NOT_FOUND");
     this.client = client;
@@ -190,7 +206,11 @@ export class GroupNotFound extends HiSockError {
   /** The group that has no clients. */
   readonly group: string;
 
-  /** @param group The group that has no clients. */
+  /**
+   * Makes the error.
+   *
+   * @param group The group that has no clients.
+   */
   constructor(group: string) {
     super(`group ${JSON.stringify(group)} has no connected clients`, "GROUP_NOT_FOUND");
     this.group = group;
@@ -208,6 +228,8 @@ export class GroupNotFound extends HiSockError {
  */
 export class ServerNotRunning extends HiSockError {
   /**
+   * Makes the error.
+   *
    * @param address The address that refused.
    * @param options Standard error options (`cause`).
    */
@@ -227,6 +249,8 @@ export class ServerNotRunning extends HiSockError {
  */
 export class ConnectionClosed extends HiSockError {
   /**
+   * Makes the error.
+   *
    * @param message What was closed.
    * @param options Standard error options (`cause`).
    */
@@ -251,6 +275,8 @@ export class HandlerError extends HiSockError {
   readonly event: string;
 
   /**
+   * Makes the error.
+   *
    * @param event The event or command whose handler failed.
    * @param cause What the handler threw.
    */

@@ -241,6 +241,8 @@ export class FrameDecoder {
   #failed: Error | null = null;
 
   /**
+   * Makes a decoder that calls `onFrame` with each payload.
+   *
    * @param framing The agreed framing.
    * @param onFrame Called with each complete payload.
    */
@@ -373,6 +375,8 @@ export class FrameWriter {
   #frameStart = -1;
 
   /**
+   * Makes an empty writer.
+   *
    * @param framing The agreed framing.
    * @param initialSize The buffer's first capacity in bytes.
    */

@@ -37,7 +37,13 @@ export {
 export type { Address } from "./address.ts";
 export type { ClientInfo, ClientRef } from "./client_info.ts";
 export type { CastResult, CastType, JsonValue, Sendable } from "./content.ts";
-export type { DialectName } from "./dialect.ts";
+export type {
+  ClientBoundMessage,
+  Dialect,
+  DialectName,
+  Hello,
+  ServerBoundMessage,
+} from "./dialect.ts";
 export type { DispatchMode } from "./dispatcher.ts";
 export {
   ClientNotFound,
@@ -63,4 +69,14 @@ export {
   type FramingOptions,
   type HeaderKind,
 } from "./framing.ts";
-export type { ClientTlsOptions, ServerTlsOptions, Transport } from "./transport.ts";
+export type {
+  ByteSink,
+  ClientTlsOptions,
+  ConnectOptions,
+  ListenOptions,
+  NetAddress,
+  ServerTlsOptions,
+  Transport,
+  TransportConn,
+  TransportListener,
+} from "./transport.ts";

@@ -188,29 +188,75 @@ export class HiSockServer {
    * @returns The server, for chaining.
    */
   on<E extends keyof ServerEventHandlers>(event: E, handler: ServerEventHandlers[E]): this;
+  /**
+   * Handles every command, with its content cast to `type`.
+   *
+   * @param event `"message"`.
+   * @param type The content type.
+   * @param handler Gets the client, the command and the content.
+   * @returns The server, for chaining.
+   */
   on<T extends CastType>(
     event: "message",
     type: T,
     handler: (client: ClientInfo, command: string, content: CastResult[T]) => unknown,
   ): this;
+  /**
+   * Handles every command, with its content as bytes.
+   *
+   * @param event `"message"`.
+   * @param handler Gets the client, the command and the content.
+   * @returns The server, for chaining.
+   */
   on(
     event: "message",
     handler: (client: ClientInfo, command: string, content: Uint8Array) => unknown,
   ): this;
+  /**
+   * Handles commands without a handler, and raw messages (command `null`),
+   * with the content cast to `type`.
+   *
+   * @param event `"*"`.
+   * @param type The content type.
+   * @param handler Gets the client, the command or `null`, and the content.
+   * @returns The server, for chaining.
+   */
   on<T extends CastType>(
     event: "*",
     type: T,
     handler: (client: ClientInfo, command: string | null, content: CastResult[T]) => unknown,
   ): this;
+  /**
+   * Handles commands without a handler, and raw messages (command `null`).
+   *
+   * @param event `"*"`.
+   * @param handler Gets the client, the command or `null`, and the content.
+   * @returns The server, for chaining.
+   */
   on(
     event: "*",
     handler: (client: ClientInfo, command: string | null, content: Uint8Array) => unknown,
   ): this;
+  /**
+   * Handles a command, with its content cast to `type`.
+   *
+   * @param command The command.
+   * @param type The content type.
+   * @param handler Gets the client and the content.
+   * @returns The server, for chaining.
+   */
   on<T extends CastType>(
     command: string,
     type: T,
     handler: (client: ClientInfo, content: CastResult[T]) => unknown,
   ): this;
+  /**
+   * Handles a command, with its content as bytes.
+   *
+   * @param command The command.
+   * @param handler Gets the client and the content.
+   * @returns The server, for chaining.
+   */
   on(command: string, handler: (client: ClientInfo, content: Uint8Array) => unknown): this;
   on(name: string, typeOrHandler: unknown, maybeHandler?: unknown): this {
     const [type, handler] = maybeHandler === undefined
@@ -333,8 +379,26 @@ export class HiSockServer {
    * @returns In join order.
    */
   getAllClients(): ClientInfo[];
+  /**
+   * The address of every connected client.
+   *
+   * @param key `"ip"`.
+   * @returns `[host, port]` of each, in join order.
+   */
   getAllClients(key: "ip"): Array<readonly [string, number]>;
+  /**
+   * The name, or the group, of every connected client.
+   *
+   * @param key `"name"` or `"group"`.
+   * @returns The field of each, in join order.
+   */
   getAllClients(key: "name" | "group"): Array<string | null>;
+  /**
+   * The connected clients a predicate keeps.
+   *
+   * @param key The predicate.
+   * @returns Those kept, in join order.
+   */
   getAllClients(key: (client: ClientInfo) => boolean): ClientInfo[];
   getAllClients(
     key?: "ip" | "name" | "group" | ((client: ClientInfo) => boolean),
