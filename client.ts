@@ -118,7 +118,7 @@ export class HiSockClient {
     this.#conn = new Connection(transport, new Framing(options), {
       onFrame: (payload, owned) => this.#onFrame(payload, owned),
       onClose: (error) => this.#onClose(error),
-    });
+    }, this.#dialect.unframed);
     this.#dialect.writeHello(this.#conn.out, this.#name, this.#group, options.hello);
     this.#conn.flushSoon();
     this.#conn.start();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FrameDecoder, FrameWriter, type Framing } from "./framing.ts";
+import { FrameDecoder, FrameWriter, type Framing, type UnframedRule } from "./framing.ts";
 import type { ByteSink, NetAddress, TransportConn } from "./transport.ts";
 
 /** What a connection reports to its owner. */
@@ -63,12 +63,22 @@ export class Connection implements ByteSink {
    * @param transport The open stream.
    * @param framing The agreed framing.
    * @param events Where frames and the close go.
+   * @param unframed Bare payloads to tolerate where a header was expected.
    */
-  constructor(transport: TransportConn, framing: Framing, events: ConnectionEvents) {
+  constructor(
+    transport: TransportConn,
+    framing: Framing,
+    events: ConnectionEvents,
+    unframed?: UnframedRule,
+  ) {
     this.transport = transport;
     this.#events = events;
     this.out = new FrameWriter(framing, 256);
-    this.#decoder = new FrameDecoder(framing, (payload, owned) => events.onFrame(payload, owned));
+    this.#decoder = new FrameDecoder(
+      framing,
+      (payload, owned) => events.onFrame(payload, owned),
+      unframed,
+    );
   }
 
   /** Starts reading. */

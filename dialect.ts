@@ -8,7 +8,7 @@
 
 import type { ClientInfo } from "./client_info.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
-import type { FrameWriter } from "./framing.ts";
+import type { FrameWriter, UnframedRule } from "./framing.ts";
 
 /** The dialects of Python hisock: v1 (1.x), v2 (2.0.x, on PyPI) and v3 (3.0a). */
 export type DialectName = "v1" | "v2" | "v3";
@@ -73,6 +73,8 @@ export interface Dialect {
   readonly announceJoinToSelf: boolean;
   /** Whether Python peers of this dialect send keepalives unless told not to. */
   readonly keepaliveByDefault: boolean;
+  /** Payloads peers of this dialect are known to send without a header. */
+  readonly unframed?: UnframedRule;
 
   /** Parses a client's first frame. */
   parseHello(payload: Uint8Array): Hello;

@@ -208,6 +208,27 @@ export function encodeFrame(payload: Uint8Array, framing: Framing): Uint8Array {
 export type FrameHandler = (payload: Uint8Array, owned: boolean) => void;
 
 /**
+ * Payloads a buggy peer sends without a header, to be recognised where a
+ * header was expected (Python hisock 3.0a sends `$KEEPALIVE$`, `$DISCONN$`
+ * and its `$GETCLT$` answer that way). Only meaningful with `ascii` headers,
+ * whose first byte is always a digit.
+ */
+export interface UnframedRule {
+  /** Reserved words that may arrive bare; none may be a prefix of another. */
+  readonly words: readonly Uint8Array[];
+  /** Whether a bare JSON object (`{...}`) may arrive too. */
+  readonly jsonObjects: boolean;
+}
+
+/** The longest bare JSON object accepted, so a broken peer cannot grow memory. */
+const MAX_UNFRAMED = 64 * 1024;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const DOLLAR = 0x24;
+
+/**
  * An incremental frame decoder: feed it chunks of any size, split anywhere,
  * and it calls the handler with each complete payload, in order, without an
  * `await`. A frame that lies inside one chunk is passed as a view of it; only
@@ -239,22 +260,30 @@ export class FrameDecoder {
   #payload: Uint8Array | null = null;
   #payloadFill = 0;
   #failed: Error | null = null;
+  readonly #unframed: UnframedRule | null;
+  /** Bytes of a bare payload gathered so far, or null when not inside one. */
+  #bare: number[] | null = null;
+  #bareDepth = 0;
+  #bareInString = false;
+  #bareEscaped = false;
 
   /**
    * Makes a decoder that calls `onFrame` with each payload.
    *
    * @param framing The agreed framing.
    * @param onFrame Called with each complete payload.
+   * @param unframed Bare payloads to tolerate where a header was expected.
    */
-  constructor(framing: Framing, onFrame: FrameHandler) {
+  constructor(framing: Framing, onFrame: FrameHandler, unframed?: UnframedRule) {
     this.#framing = framing;
     this.#onFrame = onFrame;
     this.#headerBuf = new Uint8Array(framing.headerLen);
+    this.#unframed = unframed && framing.header === "ascii" ? unframed : null;
   }
 
   /** Whether a frame has been started but not finished (header or payload). */
   get midFrame(): boolean {
-    return this.#headerFill > 0 || this.#payload !== null;
+    return this.#headerFill > 0 || this.#payload !== null || this.#bare !== null;
   }
 
   /**
@@ -295,6 +324,13 @@ export class FrameDecoder {
         }
         continue;
       }
+      if (
+        this.#unframed !== null && this.#headerFill === 0 &&
+        (this.#bare !== null || chunk[offset] === DOLLAR || chunk[offset] === OPEN_BRACE)
+      ) {
+        offset = this.#pushBare(chunk, offset, end);
+        continue;
+      }
       let length: number;
       if (this.#headerFill === 0 && end - offset >= headerLen) {
         length = framing.readHeader(chunk, offset);
@@ -316,6 +352,57 @@ export class FrameDecoder {
         this.#payloadFill = 0;
       }
     }
+  }
+
+  /**
+   * Gathers a bare payload byte by byte (they are rare and short) until it
+   * is a whole known word or a balanced JSON object, then delivers it.
+   *
+   * @returns The offset after the bytes consumed.
+   * @throws {MalformedHeader} When the bytes cannot become a bare payload.
+   */
+  #pushBare(chunk: Uint8Array, offset: number, end: number): number {
+    const rule = this.#unframed!;
+    const bare = this.#bare ??= [];
+    while (offset < end) {
+      const byte = chunk[offset++];
+      bare.push(byte);
+      let complete: boolean;
+      if (bare[0] === OPEN_BRACE && rule.jsonObjects && bare.length <= MAX_UNFRAMED) {
+        complete = this.#jsonStep(byte);
+      } else {
+        const candidates = rule.words.filter((word) =>
+          bare.length <= word.length && bare.every((b, i) => word[i] === b)
+        );
+        if (candidates.length === 0) {
+          throw new MalformedHeader(
+            Uint8Array.from(bare.slice(0, 64)),
+            "neither a header nor a known bare word",
+          );
+        }
+        complete = candidates.some((word) => word.length === bare.length);
+      }
+      if (complete) {
+        this.#bare = null;
+        this.#onFrame(Uint8Array.from(bare), true);
+        return offset;
+      }
+    }
+    return offset;
+  }
+
+  /** Tracks a JSON object's nesting, outside strings; true when it closes. */
+  #jsonStep(byte: number): boolean {
+    if (this.#bareInString) {
+      if (this.#bareEscaped) this.#bareEscaped = false;
+      else if (byte === BACKSLASH) this.#bareEscaped = true;
+      else if (byte === QUOTE) this.#bareInString = false;
+      return false;
+    }
+    if (byte === QUOTE) this.#bareInString = true;
+    else if (byte === OPEN_BRACE) this.#bareDepth++;
+    else if (byte === CLOSE_BRACE) return --this.#bareDepth === 0;
+    return false;
   }
 
   /**

@@ -239,6 +239,50 @@ describe("FrameDecoder", () => {
   });
 });
 
+describe("FrameDecoder with bare payloads (Python 3.0a's unframed words)", () => {
+  const framing = new Framing();
+  const rule = { words: [bytes("$KEEPALIVE$"), bytes("$DISCONN$")], jsonObjects: true };
+  const json = '{"ip": ["127.0.0.1", 1], "name": "a}{\\"b", "group": {"x": null}}';
+  const expected = ["a", "$KEEPALIVE$", "b", json, "", "$DISCONN$"];
+  const stream = concat([
+    encodeFrame(bytes("a"), framing),
+    bytes("$KEEPALIVE$"),
+    encodeFrame(bytes("b"), framing),
+    bytes(json),
+    encodeFrame(bytes(""), framing),
+    bytes("$DISCONN$"),
+  ]);
+
+  test("are recognised where a header was expected, at every split point", () => {
+    for (let split = 0; split <= stream.length; split++) {
+      const out: string[] = [];
+      const frames = new FrameDecoder(framing, (p) => out.push(decoder.decode(p)), rule);
+      frames.push(stream.subarray(0, split), false);
+      frames.push(stream.subarray(split), false);
+      assert.deepEqual(out, expected, `split at ${split}`);
+      assert.equal(frames.midFrame, false);
+    }
+  });
+
+  test("unknown bare bytes are still a malformed header", () => {
+    const frames = new FrameDecoder(framing, () => {}, rule);
+    assert.throws(() => frames.push(bytes("$KEEPOUT$       "), true), MalformedHeader);
+    const noJson = new FrameDecoder(framing, () => {}, { ...rule, jsonObjects: false });
+    assert.throws(() => noJson.push(bytes('{"a": 1}'), true), MalformedHeader);
+  });
+
+  test("a partial bare word is mid-frame", () => {
+    const frames = new FrameDecoder(framing, () => {}, rule);
+    frames.push(bytes("$KEEP"), true);
+    assert.equal(frames.midFrame, true);
+  });
+
+  test("without a rule, a bare word is a malformed header", () => {
+    const frames = new FrameDecoder(framing, () => {});
+    assert.throws(() => frames.push(bytes("$KEEPALIVE$     "), true), MalformedHeader);
+  });
+});
+
 describe("FrameWriter", () => {
   test("writes frames contiguously, text as UTF-8", () => {
     const framing = new Framing({ headerLen: 4 });

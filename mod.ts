@@ -68,6 +68,7 @@ export {
   Framing,
   type FramingOptions,
   type HeaderKind,
+  type UnframedRule,
 } from "./framing.ts";
 export type {
   ByteSink,

@@ -618,7 +618,7 @@ export class HiSockServer {
     (peer as { conn: Connection }).conn = new Connection(transport, this.#framing, {
       onFrame: (payload, owned) => this.#onFrame(peer, payload, owned),
       onClose: (error) => this.#onClose(peer, error),
-    });
+    }, this.#dialect.unframed);
     if (this.#closing !== null) {
       transport.close();
       return;
