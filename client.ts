@@ -118,7 +118,7 @@ export class HiSockClient {
     this.#conn = new Connection(transport, new Framing(options), {
       onFrame: (payload, owned) => this.#onFrame(payload, owned),
       onClose: (error) => this.#onClose(error),
-    }, this.#dialect.unframed);
+    }, this.#dialect.unframedToClient ?? this.#dialect.unframed);
     this.#dialect.writeHello(this.#conn.out, this.#name, this.#group, options.hello);
     this.#conn.flushSoon();
     this.#conn.start();
@@ -398,9 +398,21 @@ export class HiSockClient {
   }
 
   #onFrame(payload: Uint8Array, owned: boolean): void {
+    // After $DISCONN$ (or our own close()) nothing more is dispatched, even
+    // frames that arrived in the same read.
+    if (this.#conn.closed) return;
     const message = this.#dialect.parseClientBound(payload);
     switch (message.kind) {
       case "command":
+        // v1 cannot tell a raw message from a command: unhandled ones are raw.
+        if (
+          message.payload !== undefined &&
+          this.#dispatcher.commands.get(message.command).length === 0 &&
+          this.#dispatcher.events.get("*").length === 0
+        ) {
+          this.#onRaw(message.payload, owned);
+          return;
+        }
         this.#dispatchCommand(message.command, message.content, owned);
         return;
       case "raw":
@@ -557,9 +569,16 @@ export async function connect(addr: Address, options: ClientOptions = {}): Promi
       throw new TypeError(`${key} must be a string or null`);
     }
   }
+  // Validate the options before connecting.
   new Framing(options);
   resolveDialect(options.dialect);
+  new Dispatcher(options.dispatch ?? "immediate", () => {});
   const transport = options.transport ?? defaultTransport;
   const conn = await transport.connect({ hostname, port, tls: options.tls });
-  return new HiSockClient(conn, options);
+  try {
+    return new HiSockClient(conn, options);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
 }

@@ -48,7 +48,16 @@ export type ServerBoundMessage =
 
 /** A message from the server to a client. */
 export type ClientBoundMessage =
-  | { kind: "command"; command: string; content: unknown }
+  | {
+    kind: "command";
+    command: string;
+    content: unknown;
+    /**
+     * The whole payload, where the dialect cannot tell a command from a raw
+     * message (v1): the client treats it as raw when nothing handles the command.
+     */
+    payload?: Uint8Array;
+  }
   | { kind: "raw"; content: unknown }
   | { kind: "join"; info: ClientInfo }
   | { kind: "leave"; info: ClientInfo }
@@ -75,6 +84,10 @@ export interface Dialect {
   readonly keepaliveByDefault: boolean;
   /** Payloads peers of this dialect are known to send without a header. */
   readonly unframed?: UnframedRule;
+  /** What a server reads bare from clients; {@linkcode Dialect.unframed} when absent. */
+  readonly unframedToServer?: UnframedRule;
+  /** What a client reads bare from servers; {@linkcode Dialect.unframed} when absent. */
+  readonly unframedToClient?: UnframedRule;
 
   /** Parses a client's first frame. */
   parseHello(payload: Uint8Array): Hello;
@@ -122,4 +135,6 @@ export interface Dialect {
   writeRegroup(writer: FrameWriter, group: string | null): void;
   /** A client's lookup of another client by name or `"host:port"`. */
   writeGetClient(writer: FrameWriter, ref: string): void;
+  /** The server's answer to a `tls_probe` (v1: `$NOTLS$`); absent where there is none. */
+  writeTlsRefusal?(writer: FrameWriter): void;
 }

@@ -446,7 +446,8 @@ export class HiSockServer {
 
   /**
    * Sends a command to one client. Nothing is awaited: the frame is queued
-   * and leaves with the others of this tick.
+   * and leaves with the others of this tick. A client whose connection is
+   * closing (it left, or was disconnected) gets nothing more, as in broadcasts.
    *
    * @example
    * ```ts ignore
@@ -458,11 +459,13 @@ export class HiSockServer {
    * @param command The command.
    * @param content The content (see {@linkcode Sendable}).
    * @throws {ClientNotFound} When no connected client matches.
+   * @throws {ConnectionClosed} When the server is closed.
    * @throws {MessageTooLarge} When the frame would exceed the limit.
    * @throws {UnsupportedContent} When the dialect cannot carry the content.
    */
   sendClient(client: ClientRef, command: string, content: Sendable = null): void {
-    const { conn } = this.#find(client);
+    const conn = this.#target(client);
+    if (conn === null) return;
     this.#dialect.writeCommand(conn.out, command, content);
     conn.flushSoon();
   }
@@ -478,9 +481,11 @@ export class HiSockServer {
    * @param client Which client.
    * @param content The content.
    * @throws {ClientNotFound} When no connected client matches.
+   * @throws {ConnectionClosed} When the server is closed.
    */
   sendClientRaw(client: ClientRef, content: Sendable): void {
-    const { conn } = this.#find(client);
+    const conn = this.#target(client);
+    if (conn === null) return;
     this.#dialect.writeRaw(conn.out, content);
     conn.flushSoon();
   }
@@ -497,8 +502,10 @@ export class HiSockServer {
    * @param command The command.
    * @param content The content.
    * @throws {GroupNotFound} When no connected client is in it.
+   * @throws {ConnectionClosed} When the server is closed.
    */
   sendGroup(group: string, command: string, content: Sendable = null): void {
+    this.#checkOpen();
     this.#broadcast(
       this.#groupMembers(group),
       (writer) => this.#dialect.writeCommand(writer, command, content),
@@ -516,8 +523,10 @@ export class HiSockServer {
    * @param group The group.
    * @param content The content.
    * @throws {GroupNotFound} When no connected client is in it.
+   * @throws {ConnectionClosed} When the server is closed.
    */
   sendGroupRaw(group: string, content: Sendable): void {
+    this.#checkOpen();
     this.#broadcast(this.#groupMembers(group), (writer) => this.#dialect.writeRaw(writer, content));
   }
 
@@ -531,8 +540,10 @@ export class HiSockServer {
    *
    * @param command The command.
    * @param content The content.
+   * @throws {ConnectionClosed} When the server is closed.
    */
   sendAllClients(command: string, content: Sendable = null): void {
+    this.#checkOpen();
     this.#broadcast(
       this.#registry.entries(),
       (writer) => this.#dialect.writeCommand(writer, command, content),
@@ -548,8 +559,10 @@ export class HiSockServer {
    * ```
    *
    * @param content The content.
+   * @throws {ConnectionClosed} When the server is closed.
    */
   sendAllClientsRaw(content: Sendable): void {
+    this.#checkOpen();
     this.#broadcast(this.#registry.entries(), (writer) => this.#dialect.writeRaw(writer, content));
   }
 
@@ -570,7 +583,7 @@ export class HiSockServer {
    */
   disconnectClient(client: ClientRef): Promise<void> {
     const peer = this.#find(client);
-    this.#dialect.writeDisconnect(peer.conn.out);
+    if (!peer.conn.closed) this.#dialect.writeDisconnect(peer.conn.out);
     return peer.conn.close();
   }
 
@@ -592,8 +605,10 @@ export class HiSockServer {
   }
 
   async #shutdown(): Promise<void> {
-    this.#listener.close();
-    const closing: Promise<void>[] = [];
+    // A transport may release the port only later (Deno: once the pending
+    // accept is cancelled); it then returns a promise for that moment.
+    const released = Promise.resolve(this.#listener.close() as void | Promise<void>);
+    const closing: Promise<void>[] = [released];
     for (const peer of this.#peers) {
       if (peer.info !== null && !peer.conn.closed) this.#dialect.writeDisconnect(peer.conn.out);
       closing.push(peer.conn.close());
@@ -618,7 +633,7 @@ export class HiSockServer {
     (peer as { conn: Connection }).conn = new Connection(transport, this.#framing, {
       onFrame: (payload, owned) => this.#onFrame(peer, payload, owned),
       onClose: (error) => this.#onClose(peer, error),
-    }, this.#dialect.unframed);
+    }, this.#dialect.unframedToServer ?? this.#dialect.unframed);
     if (this.#closing !== null) {
       transport.close();
       return;
@@ -639,6 +654,9 @@ export class HiSockServer {
   }
 
   #onFrame(peer: Peer, payload: Uint8Array, owned: boolean): void {
+    // A connection being closed (it said $USRCLOSE$, or was told $DISCONN$)
+    // has nothing more to say: what it sent after that is not dispatched.
+    if (peer.conn.closed) return;
     if (peer.info === null) {
       this.#onHello(peer, this.#dialect.parseHello(payload));
       return;
@@ -664,8 +682,14 @@ export class HiSockServer {
       case "close":
         peer.conn.close();
         return;
-      case "keepalive_ack":
       case "tls_probe":
+        // v1's TLS stub: say that there is no TLS here (`$NOTLS$`).
+        if (this.#dialect.writeTlsRefusal) {
+          this.#dialect.writeTlsRefusal(peer.conn.out);
+          peer.conn.flushSoon();
+        }
+        return;
+      case "keepalive_ack":
         return;
     }
   }
@@ -820,6 +844,21 @@ export class HiSockServer {
       throw new ClientNotFound(key.address ?? key.name);
     }
     return peer;
+  }
+
+  /**
+   * The connection a send to one client goes to: `null` when it is already
+   * closing (it was told `$DISCONN$` or said `$USRCLOSE$`; nothing may follow
+   * that), as broadcasts skip it too.
+   */
+  #target(ref: ClientRef): Connection | null {
+    this.#checkOpen();
+    const { conn } = this.#find(ref);
+    return conn.closed ? null : conn;
+  }
+
+  #checkOpen(): void {
+    if (this.#closing !== null) throw new ConnectionClosed("the server is closed");
   }
 
   #groupMembers(group: string): ReadonlySet<JoinedPeer> {

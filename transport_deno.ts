@@ -120,6 +120,8 @@ class DenoListener implements TransportListener {
   readonly addr: NetAddress;
   readonly #listener: Deno.Listener;
   #closed = false;
+  /** The accept loop; it ends once the pending accept has been cancelled. */
+  #loop: Promise<void> | null = null;
 
   constructor(listener: Deno.Listener) {
     this.#listener = listener;
@@ -127,7 +129,7 @@ class DenoListener implements TransportListener {
   }
 
   start(onConn: (conn: TransportConn) => void, onError: (error: unknown) => void): void {
-    (async () => {
+    this.#loop = (async () => {
       while (!this.#closed) {
         let conn: Deno.Conn;
         try {
@@ -143,14 +145,22 @@ class DenoListener implements TransportListener {
     })();
   }
 
-  close(): void {
-    if (this.#closed) return;
-    this.#closed = true;
-    try {
-      this.#listener.close();
-    } catch {
-      // Already closed.
+  /**
+   * Closes the listener. The socket is only released once the pending
+   * `accept()` has been cancelled, a tick later: until then a connecting
+   * client is accepted by the kernel and reset instead of refused. So this
+   * resolves when the accept loop has ended and the port is really free.
+   */
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      try {
+        this.#listener.close();
+      } catch {
+        // Already closed.
+      }
     }
+    return this.#loop ?? Promise.resolve();
   }
 }
 
