@@ -194,14 +194,26 @@ export const denoTransport: Transport = {
     const { hostname, port, tls } = options;
     try {
       if (tls) {
+        // Connect to the address given, then verify the certificate against
+        // tls.hostname: the two differ when a server on 127.0.0.1 presents
+        // a certificate for "localhost".
         const caCerts = [...(tls.caCerts ?? []), ...[tls.ca ?? []].flat()];
-        const conn = await Deno.connectTls({
-          hostname: tls.hostname ?? hostname,
-          port,
-          caCerts: caCerts.length ? caCerts : undefined,
-        });
-        await conn.handshake();
-        return new DenoConn(conn);
+        const tcp = await Deno.connect({ hostname, port });
+        try {
+          const conn = await Deno.startTls(tcp, {
+            hostname: tls.hostname ?? hostname,
+            caCerts: caCerts.length ? caCerts : undefined,
+          });
+          await conn.handshake();
+          return new DenoConn(conn);
+        } catch (error) {
+          try {
+            tcp.close();
+          } catch {
+            // startTls may have taken the connection over and closed it.
+          }
+          throw error;
+        }
       }
       return new DenoConn(await Deno.connect({ hostname, port }));
     } catch (error) {
