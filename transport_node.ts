@@ -1,0 +1,253 @@
+/**
+ * The `node:net` transport, for Node.js and Bun (and Deno, whose `node:net`
+ * runs it too, which is how its tests run under `deno test`). TLS goes
+ * through `node:tls` when `tls` options are given.
+ *
+ * Sockets stay in flowing mode and every `data` chunk is handed to the sink
+ * as it comes: Node allocates a new buffer per read, so the chunks are the
+ * sink's to keep (`owned`) and nothing is copied.
+ *
+ * @module
+ */
+
+import * as net from "node:net";
+import process from "node:process";
+import * as tls from "node:tls";
+import { ServerNotRunning } from "./errors.ts";
+import type {
+  ByteSink,
+  ClientTlsOptions,
+  ConnectOptions,
+  ListenOptions,
+  NetAddress,
+  Transport,
+  TransportConn,
+  TransportListener,
+} from "./transport.ts";
+
+// The seam's types, so that this module's API is complete on its own (and
+// the npm package's "./transport-node" entry serves those who wrap it).
+export type {
+  ByteSink,
+  ClientTlsOptions,
+  ConnectOptions,
+  ListenOptions,
+  NetAddress,
+  ServerTlsOptions,
+  Transport,
+  TransportConn,
+  TransportListener,
+} from "./transport.ts";
+
+class NodeConn implements TransportConn {
+  readonly remoteAddr: NetAddress;
+  readonly localAddr: NetAddress;
+  readonly #socket: net.Socket;
+  #sink: ByteSink | null = null;
+  /** Set by our own close(): the end that follows is a clean one. */
+  #closing = false;
+  /** The socket's 'close' event has fired. */
+  #ended = false;
+  #error: unknown = undefined;
+
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    // Read the addresses now: Node forgets them once the socket is destroyed.
+    this.remoteAddr = { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
+    this.localAddr = { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
+    // Small frames must not wait for Nagle's algorithm: writes are already
+    // coalesced per tick, so each write is worth sending at once.
+    socket.setNoDelay(true);
+    // Listen for errors from the start: an 'error' without a listener throws.
+    socket.on("error", (error) => this.#error ??= error);
+    socket.once("close", () => {
+      this.#ended = true;
+      this.#end();
+    });
+  }
+
+  start(sink: ByteSink): void {
+    if (this.#sink !== null) throw new Error("the connection was already started");
+    this.#sink = sink;
+    // Attaching 'data' switches the socket to flowing mode; bytes that came
+    // before were buffered by the stream, so none are lost.
+    this.#socket.on("data", (chunk: Uint8Array) => {
+      // A plain view on the same memory: handlers see a Uint8Array on every
+      // runtime, not a Buffer here and a Uint8Array there.
+      sink.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), true);
+    });
+    // Closed before anyone listened: report it now, as a read loop would.
+    if (this.#ended) queueMicrotask(() => this.#end());
+  }
+
+  #end(): void {
+    const sink = this.#sink;
+    if (sink === null) return;
+    this.#sink = null;
+    sink.onEnd(this.#closing ? undefined : this.#error);
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    return new Promise((resolve, reject) => {
+      // The callback runs once the bytes are handed to the kernel (or with
+      // the error that stopped them), which is what "taken" means here.
+      this.#socket.write(bytes, (error) => error ? reject(error) : resolve());
+    });
+  }
+
+  pause(): void {
+    this.#socket.pause();
+  }
+
+  resume(): void {
+    // After close() there is nothing to resume, and resuming a destroyed
+    // stream is harmless but pointless.
+    if (!this.#closing) this.#socket.resume();
+  }
+
+  close(): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    // destroy(), not end(): the caller has already waited for its writes,
+    // and "closes both directions now" is what the Deno transport does.
+    this.#socket.destroy();
+  }
+}
+
+class NodeListener implements TransportListener {
+  readonly addr: NetAddress;
+  readonly #server: net.Server;
+  #closed = false;
+  /** Connections accepted before start(), handed over when it is called. */
+  #early: net.Socket[] | null = [];
+  #onConn: ((conn: TransportConn) => void) | null = null;
+  #onError: ((error: unknown) => void) | null = null;
+
+  constructor(server: net.Server, secure: boolean) {
+    this.#server = server;
+    const bound = server.address();
+    this.addr = bound !== null && typeof bound === "object"
+      ? { hostname: bound.address, port: bound.port }
+      : { hostname: String(bound ?? ""), port: 0 };
+    // A TLS server's sockets are ready once their handshake is done.
+    server.on(secure ? "secureConnection" : "connection", (socket: net.Socket) => {
+      if (this.#closed) socket.destroy();
+      else if (this.#onConn !== null) this.#onConn(new NodeConn(socket));
+      else this.#early?.push(socket);
+    });
+    // A failed handshake or a reset before accept: the listener keeps going.
+    if (secure) server.on("tlsClientError", (error: Error) => this.#onError?.(error));
+    server.on("error", (error: Error) => this.#onError?.(error));
+  }
+
+  start(onConn: (conn: TransportConn) => void, onError: (error: unknown) => void): void {
+    if (this.#onConn !== null) throw new Error("the listener was already started");
+    this.#onConn = onConn;
+    this.#onError = onError;
+    const early = this.#early ?? [];
+    this.#early = null;
+    for (const socket of early) onConn(new NodeConn(socket));
+  }
+
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const socket of this.#early ?? []) socket.destroy();
+    this.#early = null;
+    // Releases the port now; the callback (unused) waits for open connections.
+    this.#server.close();
+  }
+}
+
+/** Resolves once `emitter` emits `ready`, rejects on its first `error`. */
+function settle(
+  emitter: net.Server | net.Socket,
+  ready: string,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onReady = () => {
+      emitter.off("error", onError);
+      resolve();
+    };
+    const onError = (error: Error) => {
+      emitter.off(ready, onReady);
+      reject(error);
+    };
+    emitter.once(ready, onReady);
+    emitter.once("error", onError);
+  });
+}
+
+/**
+ * Whether `node:tls` adds a `ca` option to the built-in roots instead of
+ * replacing them: Deno's does (it maps `ca` to its `caCerts`), and there
+ * reading `tls.rootCertificates` would need a `--allow-sys` permission.
+ */
+const CA_ADDS_TO_ROOTS = typeof process.versions.deno === "string";
+
+/**
+ * The CAs to pass as `ca`. Our CAs are extra trust, as Deno's `caCerts` are,
+ * but Node's `ca` replaces the built-in roots, so they are added back there.
+ */
+function caList(extra: string[]): string[] | undefined {
+  if (extra.length === 0) return undefined;
+  return CA_ADDS_TO_ROOTS ? extra : [...tls.rootCertificates, ...extra];
+}
+
+/** Node's TLS client options for ours. */
+function clientTls(options: ConnectOptions, settings: ClientTlsOptions): tls.ConnectionOptions {
+  const extra = [...(settings.caCerts ?? []), ...[settings.ca ?? []].flat()];
+  const name = settings.hostname ?? options.hostname;
+  return {
+    host: options.hostname,
+    port: options.port,
+    ca: caList(extra),
+    // SNI carries names only (RFC 6066): an IP is verified but not sent.
+    servername: net.isIP(name) === 0 ? name : undefined,
+    checkServerIdentity: (_host, cert) => tls.checkServerIdentity(name, cert),
+  };
+}
+
+/**
+ * The transport for Node.js and Bun, over `node:net` and `node:tls`. It is
+ * the default of the npm package; Deno code may pass it explicitly.
+ *
+ * @example Serving and connecting over node:net
+ * ```ts ignore
+ * import { connect, startServer } from "./mod.ts";
+ * import { nodeTransport } from "./transport_node.ts";
+ * const server = await startServer(["127.0.0.1", 0], { transport: nodeTransport });
+ * const client = await connect(server.getAddr(), { name: "alice", transport: nodeTransport });
+ * await client.close();
+ * await server.close();
+ * ```
+ */
+export const nodeTransport: Transport = {
+  async listen(options: ListenOptions): Promise<TransportListener> {
+    const { hostname, port, tls: settings } = options;
+    const server = settings
+      ? tls.createServer({ cert: settings.cert, key: settings.key })
+      : net.createServer();
+    const listening = settle(server, "listening");
+    server.listen({ host: hostname, port });
+    await listening;
+    return new NodeListener(server, settings !== undefined);
+  },
+
+  async connect(options: ConnectOptions): Promise<TransportConn> {
+    const { hostname, port, tls: settings } = options;
+    const socket = settings
+      ? tls.connect(clientTls(options, settings))
+      : net.connect({ host: hostname, port });
+    try {
+      await settle(socket, settings ? "secureConnect" : "connect");
+    } catch (error) {
+      socket.destroy();
+      if ((error as { code?: unknown }).code === "ECONNREFUSED") {
+        throw new ServerNotRunning(`${hostname}:${port}`, { cause: error });
+      }
+      throw error;
+    }
+    return new NodeConn(socket);
+  },
+};

@@ -1,0 +1,360 @@
+/**
+ * Tests of the `node:net` transport. They use `node:test` and
+ * `node:assert/strict` only, so the same file runs under `deno test` (whose
+ * `node:net` runs the transport), `node --test` and `bun test` (both against
+ * the built npm package).
+ */
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { connect, type HiSockClient } from "./client.ts";
+import type { ClientInfo } from "./client_info.ts";
+import { ServerNotRunning } from "./errors.ts";
+import { type HiSockServer, startServer } from "./server.ts";
+import type { ByteSink, TransportConn } from "./transport.ts";
+import { nodeTransport } from "./transport_node.ts";
+
+const transport = nodeTransport;
+
+/** Rejects when `promise` takes longer than `ms`, so no test can hang. */
+async function within<T>(promise: Promise<T>, what: string, ms = 5000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A promise and its resolver, for waiting on handlers. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void } {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => resolve = r);
+  return { promise, resolve };
+}
+
+/** Resolves once `count` calls to the returned callback have collected their values. */
+function collect<T>(count: number): { done: Promise<T[]>; add: (value: T) => void } {
+  const values: T[] = [];
+  const { promise, resolve } = deferred<T[]>();
+  return {
+    done: promise,
+    add(value) {
+      values.push(value);
+      if (values.length === count) resolve(values);
+    },
+  };
+}
+
+/** Runs `body` with a server on the node transport, closing everything after. */
+async function withServer(
+  body: (server: HiSockServer, clients: HiSockClient[]) => Promise<void>,
+): Promise<void> {
+  const server = await startServer(["127.0.0.1", 0], { transport });
+  const clients: HiSockClient[] = [];
+  try {
+    await body(server, clients);
+  } finally {
+    await within(Promise.all(clients.map((client) => client.close())), "clients to close");
+    await within(server.close(), "the server to close");
+  }
+}
+
+/** Connects a client and waits until the server has seen its hello. */
+async function join(
+  server: HiSockServer,
+  clients: HiSockClient[],
+  name: string,
+  group: string | null = null,
+): Promise<HiSockClient> {
+  const joined = deferred<void>();
+  const onJoin = (info: ClientInfo) => {
+    if (info.name === name) joined.resolve();
+  };
+  server.on("join", onJoin);
+  const client = await connect(server.getAddr(), { name, group, transport });
+  clients.push(client);
+  await within(joined.promise, `${name} to join`);
+  server.off("join", onJoin);
+  return client;
+}
+
+test("node transport: listen on port 0 binds a real port", async () => {
+  const listener = await transport.listen({ hostname: "127.0.0.1", port: 0 });
+  try {
+    assert.equal(listener.addr.hostname, "127.0.0.1");
+    assert.ok(listener.addr.port > 0);
+  } finally {
+    listener.close();
+    listener.close();
+  }
+});
+
+test("node transport: connect/hello/join, with the client's name, group and address", async () => {
+  await withServer(async (server, clients) => {
+    const joined = deferred<ClientInfo>();
+    server.on("join", (info) => joined.resolve(info));
+    const client = await connect(server.getAddr(), { name: "alice", group: "red", transport });
+    clients.push(client);
+    const info = await within(joined.promise, "the join");
+    assert.equal(info.name, "alice");
+    assert.equal(info.group, "red");
+    assert.deepEqual([...info.ip], client.addr);
+    assert.deepEqual(server.getAllClients("name"), ["alice"]);
+    assert.equal(server.getClient("alice").ipstr, info.ipstr);
+  });
+});
+
+test("node transport: commands both ways, with typed content", async () => {
+  await withServer(async (server, clients) => {
+    server.on("ping", "str", (client, text) => server.sendClient(client, "pong", `${text}!`));
+    server.on("add", "json", (client, value) => {
+      const { a, b } = value as { a: number; b: number };
+      server.sendClient(client, "sum", a + b);
+    });
+    const client = await join(server, clients, "bob");
+    const pong = deferred<string>();
+    const sum = deferred<number>();
+    client.on("pong", "str", pong.resolve);
+    client.on("sum", "int", sum.resolve);
+    client.send("ping", "hello");
+    client.send("add", { a: 2, b: 40 });
+    assert.equal(await within(pong.promise, "pong"), "hello!");
+    assert.equal(await within(sum.promise, "sum"), 42);
+  });
+});
+
+test("node transport: many commands in a burst arrive in order", async () => {
+  await withServer(async (server, clients) => {
+    const count = 2000;
+    const got = collect<number>(count);
+    server.on("n", "int", (_client, n) => got.add(n));
+    const client = await join(server, clients, "burst");
+    for (let i = 0; i < count; i++) client.send("n", i);
+    const values = await within(got.done, "the burst");
+    assert.deepEqual(values, Array.from({ length: count }, (_, i) => i));
+  });
+});
+
+test("node transport: a 4 MiB payload crosses intact", async () => {
+  await withServer(async (server, clients) => {
+    const big = new Uint8Array(4 * 1024 * 1024);
+    for (let i = 0; i < big.length; i++) big[i] = (i * 31 + (i >> 11)) & 0xff;
+    const received = deferred<Uint8Array>();
+    server.on("blob", (client, bytes) => {
+      received.resolve(bytes);
+      server.sendClient(client, "blob_back", bytes);
+    });
+    const client = await join(server, clients, "bulk");
+    const echoed = deferred<Uint8Array>();
+    client.on("blob_back", echoed.resolve);
+    client.send("blob", big);
+    assert.deepEqual(await within(received.promise, "the blob"), big);
+    assert.deepEqual(await within(echoed.promise, "the echo"), big);
+  });
+});
+
+test("node transport: raw messages both ways are plain Uint8Arrays", async () => {
+  await withServer(async (server, clients) => {
+    const raw = deferred<[string | null, Uint8Array]>();
+    server.on("*", (_client, command, content) => raw.resolve([command, content]));
+    const client = await join(server, clients, "carol");
+    client.rawSend(new Uint8Array([1, 2, 3]));
+    const [command, content] = await within(raw.promise, "the raw message");
+    assert.equal(command, null);
+    assert.deepEqual(content, new Uint8Array([1, 2, 3]));
+    // Not a Buffer: handlers see the same type on every runtime.
+    assert.equal(Object.getPrototypeOf(content), Uint8Array.prototype);
+    server.sendClientRaw("carol", "raw text");
+    const back = await within(client.recvRaw(), "recvRaw");
+    assert.equal(new TextDecoder().decode(back), "raw text");
+    assert.equal(Object.getPrototypeOf(back), Uint8Array.prototype);
+  });
+});
+
+test("node transport: group sends reach the group only; broadcasts reach all", async () => {
+  await withServer(async (server, clients) => {
+    const red1 = await join(server, clients, "r1", "red");
+    const red2 = await join(server, clients, "r2", "red");
+    const blue = await join(server, clients, "b1", "blue");
+    const heard: string[] = [];
+    const team = collect<string>(2);
+    const all = collect<string>(3);
+    for (const client of [red1, red2, blue]) {
+      client.on("team", "str", (text) => {
+        heard.push(`${client.name}:${text}`);
+        team.add(text);
+      });
+      client.on("all", "str", all.add);
+    }
+    assert.deepEqual(server.getGroup("red").map((info) => info.name), ["r1", "r2"]);
+    server.sendGroup("red", "team", "attack");
+    server.sendAllClients("all", "tick");
+    await within(team.done, "the group send");
+    assert.deepEqual(await within(all.done, "the broadcast"), ["tick", "tick", "tick"]);
+    assert.deepEqual(heard.sort(), ["r1:attack", "r2:attack"]);
+  });
+});
+
+test("node transport: a refused connection rejects with ServerNotRunning", async () => {
+  // A port that was just free: bind it, note it, release it.
+  const probe = await transport.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = probe.addr;
+  probe.close();
+  await assert.rejects(
+    () => within(connect(["127.0.0.1", port], { transport }), "the refusal"),
+    (error: unknown) => {
+      assert.ok(error instanceof ServerNotRunning);
+      assert.equal(error.code, "SERVER_NOT_RUNNING");
+      return true;
+    },
+  );
+});
+
+test("node transport: client close is a leave; server close ends the clients", async () => {
+  const server = await startServer(["127.0.0.1", 0], { transport });
+  try {
+    const left = deferred<ClientInfo>();
+    server.on("leave", left.resolve);
+    const clients: HiSockClient[] = [];
+    const leaver = await join(server, clients, "leaver");
+    const stayer = await join(server, clients, "stayer");
+    await within(leaver.close(), "the client to close");
+    assert.equal((await within(left.promise, "the leave")).name, "leaver");
+    const dropped = deferred<void>();
+    stayer.on("force_disconnect", dropped.resolve);
+    await within(server.close(), "the server to close");
+    await within(dropped.promise, "force_disconnect");
+    await within(stayer.closed, "the client to see the close");
+  } finally {
+    await server.close();
+  }
+});
+
+/** A sink that records what the transport hands it. */
+function recordingSink(): ByteSink & { bytes: number; ended: Promise<unknown>; ends: number } {
+  const ended = deferred<unknown>();
+  const sink = {
+    bytes: 0,
+    ends: 0,
+    ended: ended.promise,
+    onData(chunk: Uint8Array, owned: boolean) {
+      assert.equal(owned, true);
+      sink.bytes += chunk.length;
+    },
+    onEnd(error?: unknown) {
+      sink.ends++;
+      ended.resolve(error);
+    },
+  };
+  return sink;
+}
+
+test("node transport: pause holds data back, resume delivers it, close ends once", async () => {
+  const listener = await transport.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = deferred<TransportConn>();
+  listener.start(accepted.resolve, (error) => assert.fail(String(error)));
+  const client = await transport.connect(listener.addr);
+  const server = await within(accepted.promise, "the accept");
+  try {
+    assert.equal(server.remoteAddr.port, client.localAddr.port);
+    assert.equal(client.remoteAddr.port, listener.addr.port);
+    const sink = recordingSink();
+    server.pause();
+    server.start(sink);
+    await client.write(new Uint8Array(1000));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(sink.bytes, 0, "no data while paused");
+    server.resume();
+    for (let i = 0; i < 100 && sink.bytes < 1000; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assert.equal(sink.bytes, 1000);
+    const clientSink = recordingSink();
+    client.start(clientSink);
+    server.close();
+    server.close();
+    assert.equal(await within(sink.ended, "the server end"), undefined);
+    // The peer sees the close as a clean end of stream too.
+    assert.equal(await within(clientSink.ended, "the client end"), undefined);
+    assert.equal(sink.ends, 1);
+    await assert.rejects(() => server.write(new Uint8Array(1)));
+  } finally {
+    client.close();
+    server.close();
+    listener.close();
+  }
+});
+
+// A test CA and a certificate it signed for localhost and 127.0.0.1, valid
+// until 2126. Test-only keys: they protect nothing.
+const TEST_CA = `-----BEGIN CERTIFICATE-----
+MIIBmjCCAT+gAwIBAgIUVE4Y9usRDg7VpCHneI8zZOF1AwQwCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOaGlzb2NrIHRlc3QgQ0EwIBcNMjYxMTI1MTAzMDI0WhgPMjEy
+NjExMDExMDMwMjRaMBkxFzAVBgNVBAMMDmhpc29jayB0ZXN0IENBMFkwEwYHKoZI
+zj0CAQYIKoZIzj0DAQcDQgAEZge4xkFUcVwp2eHNgpjOCmWd0FnQ6+IBdW0E6vty
+pHbQ6d9r4/RfVm5/A2GyIY4Oru5hm5oJW5SeFt1eCp0xeqNjMGEwHQYDVR0OBBYE
+FHvk6TaSbbwb3RGzm2rTWY+6uH0+MB8GA1UdIwQYMBaAFHvk6TaSbbwb3RGzm2rT
+WY+6uH0+MA8GA1UdEwEB/wQFMAMBAf8wDgYDVR0PAQH/BAQDAgIEMAoGCCqGSM49
+BAMCA0kAMEYCIQD/LvUjTlkt+83ODcSG9HVGAVGWgUWSCoyK8Mp7qICmSwIhAJPs
+yWBNIiLVECSwAfgU2iKdRFyal4dVOENZeI/xEjQc
+-----END CERTIFICATE-----
+`;
+const TEST_CERT = `-----BEGIN CERTIFICATE-----
+MIIBxDCCAWqgAwIBAgIUdALb+mpRGFwA5IYe14HxwtRhQZIwCgYIKoZIzj0EAwIw
+GTEXMBUGA1UEAwwOaGlzb2NrIHRlc3QgQ0EwIBcNMjYxMTI1MTAzMDI0WhgPMjEy
+NjExMDExMDMwMjRaMBQxEjAQBgNVBAMMCWxvY2FsaG9zdDBZMBMGByqGSM49AgEG
+CCqGSM49AwEHA0IABDjRXmI0rDwKaarrQ+YXlKPDLxFi8hTKhW0yS+zPAE7SNZ+D
+Z/06Y+LHWnFNVRpmI4GNnb9Gjw7qOXSUsces6nCjgZIwgY8wGgYDVR0RBBMwEYIJ
+bG9jYWxob3N0hwR/AAABMAwGA1UdEwEB/wQCMAAwEwYDVR0lBAwwCgYIKwYBBQUH
+AwEwDgYDVR0PAQH/BAQDAgeAMB0GA1UdDgQWBBQG9XANRifl/1yHiDcbDwOE+V9N
+NzAfBgNVHSMEGDAWgBR75Ok2km28G90Rs5tq01mPurh9PjAKBggqhkjOPQQDAgNI
+ADBFAiEA27xn1JkNz8bv4r1IMI4dedrkDIuKQ308INXpIdsL9VgCID5rf+2yQgIy
+psHBWw164CDqyUE64+KyZBHGzuPmK6P8
+-----END CERTIFICATE-----
+`;
+const TEST_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgUc44ako812eQVg/r
+rgC8ioTRcFZciE1L2u6tQuqlU2yhRANCAAQ40V5iNKw8Cmmq60PmF5Sjwy8RYvIU
+yoVtMkvszwBO0jWfg2f9OmPix1pxTVUaZiOBjZ2/Ro8O6jl0lLHHrOpw
+-----END PRIVATE KEY-----
+`;
+
+test("node transport: TLS with an extra CA and a host name to verify", async () => {
+  const server = await startServer(["127.0.0.1", 0], {
+    transport,
+    tls: { cert: TEST_CERT, key: TEST_KEY },
+  });
+  server.on("ping", "str", (client, text) => server.sendClient(client, "pong", text));
+  const errors: unknown[] = [];
+  server.on("error", (error) => errors.push(error));
+  try {
+    for (const tls of [{ ca: TEST_CA, hostname: "localhost" }, { caCerts: [TEST_CA] }]) {
+      const client = await within(
+        connect(server.getAddr(), { name: "secure", transport, tls }),
+        "the TLS connect",
+      );
+      const pong = deferred<string>();
+      client.on("pong", "str", pong.resolve);
+      client.send("ping", "over tls");
+      assert.equal(await within(pong.promise, "pong over TLS"), "over tls");
+      await within(client.close(), "the TLS client to close");
+    }
+    // Without the CA the certificate is not trusted.
+    await assert.rejects(() =>
+      within(connect(server.getAddr(), { transport, tls: {} }), "the refused handshake")
+    );
+    // With the CA but the wrong name it is not accepted either.
+    await assert.rejects(() =>
+      within(
+        connect(server.getAddr(), { transport, tls: { ca: TEST_CA, hostname: "example.com" } }),
+        "the refused name",
+      )
+    );
+  } finally {
+    await within(server.close(), "the TLS server to close");
+  }
+});
