@@ -6,6 +6,11 @@
  *   deno run -A bench/run.ts [--passes 3] [--only W1,W3]
  *                            [--runtimes deno,node] [--impls baseline,library]
  *
+ * Besides W1–W5, the library runs the variants of bench/variants.json: W5p
+ * (W5 with presence announcements on; run by default) and W5x (W5 with
+ * 10,000 connections; only when named in `--only`). A variant has no
+ * baseline run of its own: it is compared with its base workload's baseline.
+ *
  * Prints a table, and writes bench/results/latest.json and latest.svg.
  *
  * A target is {runtime, impl, workload}; `LAUNCHERS` turns it into command
@@ -30,14 +35,29 @@
  */
 
 import workloads from "./workloads.json" with { type: "json" };
+import variants from "./variants.json" with { type: "json" };
 
 type Runtime = "deno" | "node";
 type Impl = "baseline" | "library";
-type Workload = keyof typeof workloads;
+/** A bench id: a workload of workloads.json or a variant of variants.json. */
+type Workload = keyof typeof workloads | keyof typeof variants;
+type Variant = keyof typeof variants;
 
 const RUNTIMES: Runtime[] = ["deno", "node"];
 const IMPLS: Impl[] = ["baseline", "library"];
-const WORKLOADS = Object.keys(workloads) as Workload[];
+const VARIANTS = Object.keys(variants) as Variant[];
+const WORKLOADS = [...Object.keys(workloads), ...VARIANTS] as Workload[];
+/** What runs without `--only`: every workload, and the variants not kept for request. */
+const DEFAULT_WORKLOADS = WORKLOADS.filter((w) => !isVariant(w) || !variants[w].onRequest);
+
+function isVariant(w: Workload): w is Variant {
+  return Object.hasOwn(variants, w);
+}
+
+/** The workload whose baseline a bench id is compared with. */
+function baseOf(w: Workload): keyof typeof workloads {
+  return isVariant(w) ? variants[w].workload as keyof typeof workloads : w;
+}
 
 /** One benchmark run's subject. */
 interface Target {
@@ -56,8 +76,11 @@ interface Launch {
   clientProcs: number;
 }
 
-/** Builds the launch of one target (given its workload). */
-type Launcher = (workload: Workload) => Launch;
+/**
+ * Builds the launch of one target (given its workload), or says why the
+ * target cannot run here (`{ skip }`).
+ */
+type Launcher = (workload: Workload) => Launch | { skip: string };
 
 const here = (rel: string): string => decodeURIComponent(new URL(rel, import.meta.url).pathname);
 const NODE = Deno.env.get("NODE") ?? "node";
@@ -73,22 +96,49 @@ const CLIENT_PROCS = 1;
 
 /** Raw TCP with a 4-byte length prefix: the practical ceiling. */
 const BASELINE: Partial<Record<Runtime, Launcher>> = {
-  deno: (w) => ({
-    server: [
-      ...DENO_RUN,
-      "--v8-flags=--expose-gc",
-      here("./baseline/deno_server.ts"),
-      w,
-    ],
-    client: [...DENO_RUN, here("./baseline/deno_client.ts")],
-    clientProcs: CLIENT_PROCS,
-  }),
-  node: (w) => ({
-    server: [NODE, "--expose-gc", here("./baseline/node_server.mjs"), w],
-    client: [NODE, here("./baseline/node_client.mjs")],
-    clientProcs: CLIENT_PROCS,
-  }),
+  deno: (w) =>
+    isVariant(w) ? VARIANT_NO_BASELINE : ({
+      server: [
+        ...DENO_RUN,
+        "--v8-flags=--expose-gc",
+        here("./baseline/deno_server.ts"),
+        w,
+      ],
+      client: [...DENO_RUN, here("./baseline/deno_client.ts")],
+      clientProcs: CLIENT_PROCS,
+    }),
+  node: (w) =>
+    isVariant(w) ? VARIANT_NO_BASELINE : ({
+      server: [NODE, "--expose-gc", here("./baseline/node_server.mjs"), w],
+      client: [NODE, here("./baseline/node_client.mjs")],
+      clientProcs: CLIENT_PROCS,
+    }),
 };
+
+/** Raw TCP has nothing to vary: variants are compared with the base workload. */
+const VARIANT_NO_BASELINE = { skip: "" };
+
+/**
+ * Above 10,000 connections a process needs more descriptors than some
+ * defaults allow: W5x's processes start in a shell that first raises the
+ * soft limit to the hard one.
+ */
+function withFds(w: Workload, argv: string[]): string[] {
+  if (w !== "W5x") return argv;
+  return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", ...argv];
+}
+
+/** The npm build the Node library scripts import (`deno task build:npm`). */
+const NPM_MOD = here("../npm/esm/mod.js");
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * Library targets: the same workloads written against hisock's API
@@ -107,7 +157,26 @@ const BASELINE: Partial<Record<Runtime, Launcher>> = {
  * report with `"impl": "library"`. The table, ratios and chart pick them up
  * without further changes.
  */
-const LIBRARY: Partial<Record<Runtime, Launcher>> = {};
+const LIBRARY: Partial<Record<Runtime, Launcher>> = {
+  deno: (w) => ({
+    server: withFds(w, [
+      ...DENO_RUN,
+      "--v8-flags=--expose-gc",
+      here("./library/deno_server.ts"),
+      w,
+    ]),
+    client: withFds(w, [...DENO_RUN, here("./library/deno_client.ts")]),
+    clientProcs: CLIENT_PROCS,
+  }),
+  node: (w) =>
+    exists(NPM_MOD)
+      ? {
+        server: withFds(w, [NODE, "--expose-gc", here("./library/node_server.mjs"), w]),
+        client: withFds(w, [NODE, here("./library/node_client.mjs")]),
+        clientProcs: CLIENT_PROCS,
+      }
+      : { skip: `${NPM_MOD} does not exist; build it with \`deno task build:npm\`` },
+};
 
 /** Registry of implementations: target → command lines. */
 const LAUNCHERS: Record<Impl, Partial<Record<Runtime, Launcher>>> = {
@@ -133,6 +202,8 @@ const SHOWN: Record<Workload, string[]> = {
   W3: ["mibPerSec"],
   W4: ["deliveriesPerSec"],
   W5: ["seconds", "kibPerConn"],
+  W5p: ["seconds", "kibPerConn"],
+  W5x: ["seconds", "kibPerConn"],
 };
 
 /** Connections each workload opens, to split over the client processes. */
@@ -142,6 +213,8 @@ const CONNS: Record<Workload, number> = {
   W3: 1,
   W4: workloads.W4.clients,
   W5: workloads.W5.clients,
+  W5p: variants.W5p.clients,
+  W5x: variants.W5x.clients,
 };
 
 const RUN_TIMEOUT_MS = 60_000;
@@ -159,7 +232,7 @@ interface Options {
 function parseOptions(args: string[]): Options {
   const opts: Options = {
     passes: 3,
-    only: WORKLOADS,
+    only: DEFAULT_WORKLOADS,
     runtimes: RUNTIMES,
     impls: IMPLS,
   };
@@ -184,7 +257,13 @@ function parseOptions(args: string[]): Options {
         }
         break;
       case "--only":
-        opts.only = list(value.toUpperCase(), WORKLOADS);
+        // Case-insensitive: w1 and W5P name W1 and W5p.
+        opts.only = list(
+          value.split(",").map((v) =>
+            WORKLOADS.find((w) => w.toLowerCase() === v.trim().toLowerCase()) ?? v
+          ).join(","),
+          WORKLOADS,
+        );
         break;
       case "--runtimes":
         opts.runtimes = list(value, RUNTIMES);
@@ -414,7 +493,7 @@ function table(sums: Summary[], opts: Options): string {
     for (const m of SHOWN[w]) {
       const row = [w, METRICS[m].label];
       for (const rt of opts.runtimes) {
-        const b = lookup(sums, w, rt, "baseline")?.medians[m];
+        const b = lookup(sums, baseOf(w), rt, "baseline")?.medians[m];
         const l = lookup(sums, w, rt, "library")?.medians[m];
         const r = b !== undefined && l !== undefined ? `${ratio(m, b, l).toFixed(2)}x` : "—";
         row.push(fmt(b), fmt(l), r);
@@ -506,7 +585,7 @@ function chart(sums: Summary[], opts: Options): string {
       const group = `${w} ${METRICS[m].label}`;
       if (haveLibrary) {
         for (const rt of opts.runtimes) {
-          const b = lookup(sums, w, rt, "baseline")?.medians[m];
+          const b = lookup(sums, baseOf(w), rt, "baseline")?.medians[m];
           const l = lookup(sums, w, rt, "library")?.medians[m];
           if (b === undefined || l === undefined) continue;
           const r = ratio(m, b, l);
@@ -573,13 +652,22 @@ async function main(): Promise<void> {
   });
 
   const targets: Array<Target & { launch: Launch }> = [];
+  const skipped = new Set<string>();
   for (const workload of opts.only) {
     for (const runtime of runtimes) {
       for (const impl of opts.impls) {
         const launcher = LAUNCHERS[impl][runtime];
-        if (launcher) {
-          targets.push({ runtime, impl, workload, launch: launcher(workload) });
+        if (!launcher) continue;
+        const launch = launcher(workload);
+        if ("skip" in launch) {
+          const key = `${runtime} ${impl}: ${launch.skip}`;
+          if (launch.skip && !skipped.has(key)) {
+            skipped.add(key);
+            console.error(`skipping ${key}`);
+          }
+          continue;
         }
+        targets.push({ runtime, impl, workload, launch });
       }
     }
   }

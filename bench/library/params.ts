@@ -1,0 +1,80 @@
+/**
+ * What each library bench id means: the workloads of bench/workloads.json
+ * plus the variants of bench/variants.json (W5p: W5 with presence
+ * announcements on; W5x: W5 with 10,000 connections). Shared by the Deno
+ * library server and client.
+ *
+ * @module
+ */
+
+import workloads from "../workloads.json" with { type: "json" };
+import variants from "../variants.json" with { type: "json" };
+
+/** Workload sizes, as the baseline scripts read them. */
+export const SIZES = workloads;
+
+/** A bench id the library scripts accept. */
+export type BenchId = keyof typeof workloads | keyof typeof variants;
+
+/** The parameters of W5 and its variants. */
+export interface ConnectionsParams {
+  /** How many clients connect. */
+  clients: number;
+  /** The server's `announcePresence` option. */
+  announcePresence: boolean;
+}
+
+/** Reads the bench id from argv. */
+export function parseBenchId(arg: string | undefined): BenchId {
+  if (arg !== undefined && (Object.hasOwn(workloads, arg) || Object.hasOwn(variants, arg))) {
+    return arg as BenchId;
+  }
+  throw new Error(`unknown workload ${arg}; expected one of W1..W5, W5p, W5x`);
+}
+
+/**
+ * W5 and its variants. Plain W5 runs with announcements off: that is the
+ * figure compared with the raw-TCP baseline, which announces nothing.
+ */
+export function connectionsParams(id: BenchId): ConnectionsParams {
+  if (id === "W5") return { clients: workloads.W5.clients, announcePresence: false };
+  if (id === "W5p" || id === "W5x") {
+    const v = variants[id];
+    return { clients: v.clients, announcePresence: v.announcePresence };
+  }
+  throw new Error(`${id} is not a connections workload`);
+}
+
+/** The workload a bench id runs: W5 for its variants. */
+export function baseWorkload(id: BenchId): keyof typeof workloads {
+  return id === "W5p" || id === "W5x" ? variants[id].workload as "W5" : id;
+}
+
+/** Exits the process if it is still running after `ms` (never keeps it alive). */
+export function watchdog(ms: number, what: string): void {
+  const id = setTimeout(() => {
+    console.error(`${what}: timed out after ${ms} ms`);
+    Deno.exit(3);
+  }, ms);
+  Deno.unrefTimer(id);
+}
+
+/** Current time in milliseconds with sub-millisecond resolution. */
+export const now = (): number => performance.now();
+
+/** Sleeps for `ms`. */
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Above this many queued bytes a streaming sender waits (as the baseline does). */
+export const HIGH_WATER = 4 * 1024 * 1024;
+/** ... until the backlog is below this. */
+export const LOW_WATER = 1024 * 1024;
+
+/**
+ * Waits until `buffered()` is below {@linkcode LOW_WATER}. The client API has
+ * no drain promise, so this polls once per macrotask; it runs only when the
+ * backlog passed {@linkcode HIGH_WATER}, i.e. a few times per run.
+ */
+export async function belowLowWater(buffered: () => number): Promise<void> {
+  while (buffered() >= LOW_WATER) await sleep(0);
+}
