@@ -32,7 +32,47 @@ export type Sendable =
   | null
   | undefined
   | readonly Sendable[]
+  | ReadonlyMap<Sendable, Sendable>
   | { readonly [key: string]: Sendable };
+
+const TUPLES = new WeakSet<readonly unknown[]>();
+
+/**
+ * Makes a tuple: a frozen array marked as a tuple, which dialect v3 sends as
+ * a Python `tuple` (format `t`) instead of a `list`. Tuples v3 receives are
+ * such arrays too. Other dialects send a tuple as the JSON array it is.
+ *
+ * @example
+ * ```ts
+ * import { isTuple, tuple } from "./content.ts";
+ * const point = tuple(1, 2);
+ * console.log(isTuple(point), isTuple([1, 2])); // true false
+ * ```
+ *
+ * @param items The tuple's items.
+ * @returns A frozen array that {@linkcode isTuple} recognises.
+ */
+export function tuple<T extends readonly unknown[]>(...items: T): Readonly<T> {
+  const value = Object.freeze(items);
+  TUPLES.add(value);
+  return value;
+}
+
+/**
+ * Whether a value was made by {@linkcode tuple} (or decoded from a v3 tuple).
+ *
+ * @example
+ * ```ts
+ * import { isTuple, tuple } from "./content.ts";
+ * console.log(isTuple(tuple()), isTuple([])); // true false
+ * ```
+ *
+ * @param value Any value.
+ * @returns `true` for a tuple.
+ */
+export function isTuple(value: unknown): value is readonly unknown[] {
+  return Array.isArray(value) && TUPLES.has(value);
+}
 
 /** The words a handler may declare its content type with. */
 export type CastType = "bytes" | "str" | "int" | "bigint" | "float" | "bool" | "json";
@@ -82,7 +122,57 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true })
  * @throws {TypeError} On invalid UTF-8.
  */
 export function decodeUtf8(bytes: Uint8Array): string {
+  const length = bytes.length;
+  if (length <= SHORT_TEXT) {
+    // Short ASCII, the usual command name or number: a TextDecoder call costs
+    // far more than building the string here (measured 3x on 5–16 bytes).
+    let text = "";
+    for (let i = 0; i < length; i++) {
+      const byte = bytes[i];
+      if (byte >= 0x80) return strictDecoder.decode(bytes);
+      text += String.fromCharCode(byte);
+    }
+    return text;
+  }
   return strictDecoder.decode(bytes);
+}
+
+/** Texts up to this many bytes are tried as ASCII before the TextDecoder. */
+const SHORT_TEXT = 24;
+
+/**
+ * Copies of small payloads are cut from a shared slab, as Node's `Buffer`
+ * does: allocating a typed array measured about 0.4–0.7 µs in Deno whatever
+ * its size, against well under 0.1 µs for a view of a slab. A kept copy thus
+ * keeps its slab (at most {@linkcode SLAB_SIZE} bytes) alive, and its
+ * `.buffer` is the slab's: use `byteOffset` and `byteLength` with it.
+ */
+const SLAB_SIZE = 8 * 1024;
+/** Payloads above this size get an array of their own. */
+const SLAB_MAX = 1024;
+let slab = new Uint8Array(0);
+let slabUsed = 0;
+
+/**
+ * A copy of `bytes` that the caller may keep. Small copies are views of a
+ * shared slab (see {@linkcode SLAB_SIZE}).
+ *
+ * @param bytes The bytes to copy.
+ * @returns A copy, of the same length.
+ */
+export function copyBytes(bytes: Uint8Array): Uint8Array {
+  const length = bytes.length;
+  if (length > SLAB_MAX) return bytes.slice();
+  if (slabUsed + length > slab.length) {
+    slab = new Uint8Array(SLAB_SIZE);
+    slabUsed = 0;
+  }
+  const start = slabUsed;
+  if (length <= 64) {
+    for (let i = 0; i < length; i++) slab[start + i] = bytes[i];
+  } else slab.set(bytes, start);
+  slabUsed = start + length;
+  return slab.subarray(start, start + length);
 }
 
 const INTEGER = /^\s*[+-]?\d+\s*$/;
@@ -102,7 +192,8 @@ const FLOAT = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infin
  *
  * @param bytes The content as received.
  * @param type The declared type.
- * @param owned Whether `bytes` may be kept as is; otherwise `"bytes"` gets a copy.
+ * @param owned Whether `bytes` may be kept as is; otherwise `"bytes"` gets a
+ *   copy (for small payloads, a view of a shared slab: see {@linkcode copyBytes}).
  * @returns The content as the declared type.
  * @throws {TypeCastError} When the bytes are not a value of that type.
  */
@@ -114,7 +205,7 @@ export function castBytes<T extends CastType>(
 export function castBytes(bytes: Uint8Array, type: CastType, owned: boolean): unknown {
   switch (type) {
     case "bytes":
-      return owned ? bytes : bytes.slice();
+      return owned ? bytes : copyBytes(bytes);
     case "str":
       return textOf(bytes, type);
     case "int": {

@@ -71,7 +71,15 @@ export function isWord(bytes: Uint8Array, word: Uint8Array): boolean {
 export function indexOf(bytes: Uint8Array, needle: Uint8Array, from = 0): number {
   const first = needle[0];
   const last = bytes.length - needle.length;
-  for (let i = bytes.indexOf(first, from); i !== -1 && i <= last; i = bytes.indexOf(first, i + 1)) {
+  // A plain loop over the first bytes: the needle is usually a few bytes
+  // away (a command name), where calling the builtin indexOf costs more.
+  const near = Math.min(last, from + 64);
+  let i = from;
+  for (; i <= near; i++) {
+    if (bytes[i] === first && startsWith(bytes, needle, i)) return i;
+  }
+  if (i > last) return -1;
+  for (i = bytes.indexOf(first, i); i !== -1 && i <= last; i = bytes.indexOf(first, i + 1)) {
     if (startsWith(bytes, needle, i)) return i;
   }
   return -1;
@@ -90,6 +98,46 @@ export function protocolText(bytes: Uint8Array, what: string): string {
   } catch (cause) {
     throw new ProtocolError(`${what} is not valid UTF-8`, { cause });
   }
+}
+
+/** How many recent command names {@linkcode commandText} remembers. */
+const NAME_CACHE_SIZE = 8;
+/** Recent command names: their bytes and their text, most recent first. */
+const nameBytes: Uint8Array[] = [];
+const nameTexts: string[] = [];
+
+/**
+ * Decodes the command name at `bytes[start, end)`. The few names a program
+ * uses arrive again and again, so the last {@linkcode NAME_CACHE_SIZE} are
+ * remembered and matched byte for byte, which skips decoding and allocating
+ * a string per message.
+ *
+ * @param bytes The payload.
+ * @param start Index of the name's first byte.
+ * @param end Index after its last byte.
+ * @throws {ProtocolError} On invalid UTF-8.
+ */
+export function commandText(bytes: Uint8Array, start: number, end: number): string {
+  const length = end - start;
+  search: for (let k = 0; k < nameBytes.length; k++) {
+    const known = nameBytes[k];
+    if (known.length !== length) continue;
+    for (let i = 0; i < length; i++) {
+      if (known[i] !== bytes[start + i]) continue search;
+    }
+    return nameTexts[k];
+  }
+  const view = bytes.subarray(start, end);
+  const text = protocolText(view, "a command name");
+  if (length <= 64) {
+    if (nameBytes.length === NAME_CACHE_SIZE) {
+      nameBytes.pop();
+      nameTexts.pop();
+    }
+    nameBytes.unshift(view.slice());
+    nameTexts.unshift(text);
+  }
+  return text;
 }
 
 /**
@@ -182,6 +230,15 @@ export function clientInfoJson(info: ClientInfo): string {
 }
 
 /**
+ * Client info as Python hisock 3.0a writes it, with `ipstr` last.
+ *
+ * @param info The client.
+ */
+export function clientInfoJsonV3(info: ClientInfo): string {
+  return pyJsonDumps({ ip: info.ip, name: info.name, group: info.group, ipstr: info.ipstr });
+}
+
+/**
  * Appends content as Python hisock 1.x and 2.x write it: bytes as they are;
  * text, integers and floats as their decimal text in UTF-8; `true` as the
  * single byte 0x00 (Python's `bytes(True)`); `false`, `null` and `undefined`
@@ -216,6 +273,7 @@ export function writeLegacyContent(writer: FrameWriter, content: Sendable): void
         writer.bytes(content);
         return;
       }
+      rejectMaps(content);
       writer.text(pyJsonDumps(content));
       return;
     default:
@@ -239,5 +297,18 @@ export function writeWord(writer: FrameWriter, word: Uint8Array, tail?: string):
   } catch (error) {
     writer.abort();
     throw error;
+  }
+}
+
+/** JSON has no spelling for a `Map` (only v3 carries one): refuse it, nested or not. */
+function rejectMaps(value: object, depth = 0): void {
+  if (value instanceof Map) {
+    throw new UnsupportedContent("a Map can only be sent in dialect v3; use a plain object");
+  }
+  if (depth > 64) return; // pyJsonDumps reports cycles itself
+  for (const item of Array.isArray(value) ? value : Object.values(value)) {
+    if (item !== null && typeof item === "object" && !(item instanceof Uint8Array)) {
+      rejectMaps(item, depth + 1);
+    }
   }
 }

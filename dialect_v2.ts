@@ -19,6 +19,7 @@ import type { ClientInfo } from "./client_info.ts";
 import { castBytes, type Sendable } from "./content.ts";
 import {
   clientInfoJson,
+  commandText,
   DOLLAR,
   indexOf,
   isWord,
@@ -146,7 +147,7 @@ function parseCommand(
   const start = WORDS.cmd.length;
   const msgAt = indexOf(payload, WORDS.msg, start);
   const commandEnd = msgAt === -1 ? payload.length : msgAt;
-  const command = protocolText(payload.subarray(start, commandEnd), "a command name");
+  const command = commandText(payload, start, commandEnd);
   const content = msgAt === -1 ? EMPTY : payload.subarray(msgAt + WORDS.msg.length);
   return { kind: "command", command, content };
 }

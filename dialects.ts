@@ -5,9 +5,11 @@
  */
 
 import type { Dialect, DialectName } from "./dialect.ts";
+import { v1 } from "./dialect_v1.ts";
 import { v2 } from "./dialect_v2.ts";
+import { v3 } from "./dialect_v3.ts";
 
-const DIALECTS: Record<string, Dialect> = { v2 };
+const DIALECTS: Record<string, Dialect> = { v1, v2, v3 };
 
 /** The dialect used when none is given: v2, what `pip install hisock` speaks. */
 export const DEFAULT_DIALECT: DialectName = "v2";

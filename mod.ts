@@ -37,6 +37,7 @@ export {
 export type { Address } from "./address.ts";
 export type { ClientInfo, ClientRef } from "./client_info.ts";
 export type { CastResult, CastType, JsonValue, Sendable } from "./content.ts";
+export { isTuple, tuple } from "./content.ts";
 export type {
   ClientBoundMessage,
   Dialect,
