@@ -7,18 +7,39 @@
 
 import { type Address, parseAddress } from "./address.ts";
 import type { ClientInfo } from "./client_info.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import { checkCastType, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
-import { ClientNotFound, ConnectionClosed, HiSockError } from "./errors.ts";
-import { Framing, type FramingOptions } from "./framing.ts";
+import {
+  ClientNotFound,
+  ConnectionClosed,
+  HiSockError,
+  KeepaliveTimeout,
+  QueueFull,
+  SlowConsumer,
+} from "./errors.ts";
+import { type FrameWriter, Framing, type FramingOptions } from "./framing.ts";
+import type { CloseOptions, SlowClientPolicy } from "./server.ts";
 import { defaultTransport } from "./runtime.ts";
 import type { ClientTlsOptions, Transport, TransportConn } from "./transport.ts";
 
+/** Keepalive settings of a client. */
+export interface ClientKeepaliveOptions {
+  /**
+   * Close the connection (a {@linkcode KeepaliveTimeout} on `error`) when
+   * the server has sent nothing for this many milliseconds: it is gone
+   * without a word (a crash, a cable pulled). Make it longer than the
+   * server's keepalive interval plus its timeout (Python and default: 30 s
+   * each), since a server with nothing to say only pings that often. Off by
+   * default. `$KEEPALIVE$` pings are always answered, whatever this says.
+   */
+  deadAfter?: number;
+}
+
 /** Options of {@linkcode connect}. */
-export interface ClientOptions extends FramingOptions {
+export interface ClientOptions extends FramingOptions, QueueLimits {
   /** The name to go by, or `null` (the default) for none. */
   name?: string | null;
   /** The group to join, or `null` (the default) for none. */
@@ -50,6 +71,21 @@ export interface ClientOptions extends FramingOptions {
   tls?: ClientTlsOptions;
   /** The network implementation; the runtime's own by default. */
   transport?: Transport;
+  /**
+   * What a send does when the queue of outgoing bytes would pass
+   * `maxQueuedBytes` (the server reads nothing): `"disconnect"` (default)
+   * closes the connection with a {@linkcode SlowConsumer} on `error`;
+   * `"throw"` throws {@linkcode QueueFull} and queues nothing.
+   */
+  slowClientPolicy?: SlowClientPolicy;
+  /**
+   * With `dispatch: "manual"`: past this many events waiting for
+   * {@linkcode HiSockClient.update}, the client stops reading until
+   * `update()` has handled them. Default 10,000.
+   */
+  maxPendingEvents?: number;
+  /** Detect a server that vanished (see {@linkcode ClientKeepaliveOptions}). */
+  keepalive?: ClientKeepaliveOptions;
 }
 
 /** Handlers of the client's reserved events. */
@@ -102,6 +138,8 @@ export class HiSockClient {
   #closing: Promise<void> | null = null;
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
+  readonly #slowClientPolicy: SlowClientPolicy;
+  #deadTimer: ReturnType<typeof setInterval> | undefined;
 
   /** Use {@linkcode connect}. @internal */
   constructor(transport: TransportConn, options: ClientOptions) {
@@ -110,15 +148,29 @@ export class HiSockClient {
     this.#group = options.group ?? null;
     this.#blocking = options.blocking ?? true;
     this.#maxPendingRaw = options.maxPendingRaw ?? 1024;
+    this.#slowClientPolicy = options.slowClientPolicy ?? "disconnect";
     this.#dispatcher = new Dispatcher(
       options.dispatch ?? "immediate",
       (error) => this.#reportError(error),
+      {
+        maxPending: options.maxPendingEvents,
+        onPressure: (high) => high ? this.#conn.hold() : this.#conn.release(),
+      },
     );
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    this.#conn = new Connection(transport, new Framing(options), {
-      onFrame: (payload, owned) => this.#onFrame(payload, owned),
-      onClose: (error) => this.#onClose(error),
-    }, this.#dialect.unframedToClient ?? this.#dialect.unframed);
+    const framing = new Framing(options);
+    this.#conn = new Connection(
+      transport,
+      framing,
+      {
+        onFrame: (payload, owned) => this.#onFrame(payload, owned),
+        onClose: (error) => this.#onClose(error),
+      },
+      this.#dialect.unframedToClient ?? this.#dialect.unframed,
+      resolveQueueLimits(options, framing),
+    );
+    const deadAfter = checkDeadAfter(options.keepalive);
+    if (deadAfter !== undefined) this.#watchServer(deadAfter);
     this.#dialect.writeHello(this.#conn.out, this.#name, this.#group, options.hello);
     this.#conn.flushSoon();
     this.#conn.start();
@@ -145,9 +197,25 @@ export class HiSockClient {
     return this.#closed;
   }
 
-  /** Outgoing bytes queued and not yet taken by the network. */
+  /**
+   * Outgoing bytes queued and not yet taken by the network. Sends return
+   * `false` once this reaches `highWaterMark`.
+   */
   get bufferedAmount(): number {
     return this.#conn.bufferedAmount;
+  }
+
+  /**
+   * Resolves when everything queued so far has been taken by the network
+   * (or the connection closed).
+   *
+   * @example
+   * ```ts ignore
+   * if (!client.send("bulk", bigBytes)) await client.drain();
+   * ```
+   */
+  drain(): Promise<void> {
+    return this.#conn.drain();
   }
 
   /**
@@ -251,13 +319,21 @@ export class HiSockClient {
    *
    * @param command The command.
    * @param content The content (see {@linkcode Sendable}).
+   * @returns Whether the queue is still under `highWaterMark`; when `false`,
+   *   await {@linkcode HiSockClient.drain} before sending more.
    * @throws {ConnectionClosed} When the client is closed.
    * @throws {MessageTooLarge} When the frame would exceed the limit.
+   * @throws {QueueFull} With `slowClientPolicy: "throw"`, when the queue is full.
    */
-  send(command: string, content: Sendable = null): void {
+  send(command: string, content: Sendable = null): boolean {
     this.#writable();
-    this.#dialect.writeCommand(this.#conn.out, command, content);
-    this.#conn.flushSoon();
+    const conn = this.#conn;
+    if (conn.roomy) {
+      this.#dialect.writeCommand(conn.out, command, content);
+      conn.flushSoon();
+      return conn.writable;
+    }
+    return this.#sendNearCap((out) => this.#dialect.writeCommand(out, command, content), true);
   }
 
   /**
@@ -269,12 +345,19 @@ export class HiSockClient {
    * ```
    *
    * @param content The content.
+   * @returns Whether the queue is still under `highWaterMark`.
    * @throws {ConnectionClosed} When the client is closed.
+   * @throws {QueueFull} With `slowClientPolicy: "throw"`, when the queue is full.
    */
-  rawSend(content: Sendable): void {
+  rawSend(content: Sendable): boolean {
     this.#writable();
-    this.#dialect.writeRaw(this.#conn.out, content);
-    this.#conn.flushSoon();
+    const conn = this.#conn;
+    if (conn.roomy) {
+      this.#dialect.writeRaw(conn.out, content);
+      conn.flushSoon();
+      return conn.writable;
+    }
+    return this.#sendNearCap((out) => this.#dialect.writeRaw(out, content), true);
   }
 
   /**
@@ -377,24 +460,79 @@ export class HiSockClient {
 
   /**
    * Leaves: tells the server (`$USRCLOSE$`), flushes what is queued, and
-   * resolves once the connection is closed. Calling it again returns the
-   * same promise.
+   * resolves once the connection is closed. When what is queued has not
+   * left after `timeout` ms (default 30,000; a server that reads nothing),
+   * the connection is cut. Calling it again returns the same promise.
    *
    * @example
    * ```ts ignore
-   * await client.close();
+   * await client.close({ timeout: 5_000 });
    * ```
+   *
+   * @param options How long to wait for queued data.
+   * @returns Resolves once the connection is closed.
    */
-  close(): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
+    const timeout = options.timeout ?? 30_000;
+    if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
+      throw new RangeError(`timeout must be a non-negative number, not ${timeout}`);
+    }
     if (this.#closing === null) {
       if (!this.#conn.closed) this.#dialect.writeClose(this.#conn.out);
       this.#closing = this.#conn.close().then(() => this.#closed);
+    }
+    if (Number.isFinite(timeout)) {
+      const timer = setTimeout(() => {
+        this.#conn.abort(
+          new ConnectionClosed(`close() cut the connection after ${timeout} ms: data was left`),
+        );
+      }, timeout);
+      const clear = () => clearTimeout(timer);
+      this.#closing.then(clear, clear);
     }
     return this.#closing;
   }
 
   #writable(): void {
     if (this.#conn.closed) throw new ConnectionClosed("the client is closed");
+  }
+
+  /**
+   * Queues frames near the cap. `caller`: a send the caller made (which may
+   * throw under "throw"), else one the client makes on its own (an answer).
+   */
+  #sendNearCap(write: (out: FrameWriter) => void, caller: boolean): boolean {
+    try {
+      return this.#conn.send(write);
+    } catch (error) {
+      if (!(error instanceof QueueFull)) throw error;
+      if (this.#slowClientPolicy === "disconnect") {
+        this.#conn.abort(new SlowConsumer(error.queued, error.limit));
+      } else if (caller) {
+        throw error;
+      } else {
+        this.#reportError(error);
+      }
+      return false;
+    }
+  }
+
+  /** Closes the connection when the server stays silent for `deadAfter` ms. */
+  #watchServer(deadAfter: number): void {
+    let seen = this.#conn.bytesReceived;
+    let since = Date.now();
+    this.#deadTimer = setInterval(() => {
+      const now = Date.now();
+      const received = this.#conn.bytesReceived;
+      // Reading held back by manual dispatch is not the server's silence.
+      if (received !== seen || this.#conn.held) {
+        seen = received;
+        since = now;
+      } else if (now - since >= deadAfter) {
+        clearInterval(this.#deadTimer);
+        this.#conn.abort(new KeepaliveTimeout(now - since));
+      }
+    }, Math.max(5, Math.floor(deadAfter / 4)));
   }
 
   #onFrame(payload: Uint8Array, owned: boolean): void {
@@ -428,8 +566,8 @@ export class HiSockClient {
         this.#settleLookup(message.info);
         return;
       case "keepalive":
-        this.#dialect.writeKeepaliveAck(this.#conn.out);
-        this.#conn.flushSoon();
+        // Always answered; a server that pings and never reads meets the cap.
+        this.#sendNearCap((out) => this.#dialect.writeKeepaliveAck(out), false);
         return;
       case "disconnect":
         this.#emit("force_disconnect", []);
@@ -513,6 +651,7 @@ export class HiSockClient {
   }
 
   #onClose(error: unknown): void {
+    clearInterval(this.#deadTimer);
     if (error instanceof HiSockError) this.#reportError(error);
     const closed = new ConnectionClosed("the connection closed", { cause: error });
     for (const waiter of this.#rawWaiters) waiter.reject(closed);
@@ -540,6 +679,25 @@ export class HiSockClient {
 }
 
 const CAST_FAILED = Symbol("cast failed");
+
+function checkDeadAfter(keepalive: ClientKeepaliveOptions | undefined): number | undefined {
+  if (keepalive === undefined) return undefined;
+  if (typeof keepalive !== "object" || keepalive === null) {
+    throw new TypeError("keepalive must be { deadAfter }");
+  }
+  const deadAfter = keepalive.deadAfter;
+  if (deadAfter === undefined) return undefined;
+  if (!Number.isSafeInteger(deadAfter) || deadAfter < 1) {
+    throw new RangeError(`keepalive.deadAfter must be a positive integer (ms), not ${deadAfter}`);
+  }
+  return deadAfter;
+}
+
+function checkPolicy(policy: SlowClientPolicy | undefined): void {
+  if (policy !== undefined && policy !== "disconnect" && policy !== "throw") {
+    throw new RangeError(`slowClientPolicy must be "disconnect" or "throw", not ${String(policy)}`);
+  }
+}
 
 /**
  * Connects to a hisock server and says hello.
@@ -570,9 +728,13 @@ export async function connect(addr: Address, options: ClientOptions = {}): Promi
     }
   }
   // Validate the options before connecting.
-  new Framing(options);
+  resolveQueueLimits(options, new Framing(options));
   resolveDialect(options.dialect);
-  new Dispatcher(options.dispatch ?? "immediate", () => {});
+  new Dispatcher(options.dispatch ?? "immediate", () => {}, {
+    maxPending: options.maxPendingEvents,
+  });
+  checkPolicy(options.slowClientPolicy);
+  checkDeadAfter(options.keepalive);
   const transport = options.transport ?? defaultTransport;
   const conn = await transport.connect({ hostname, port, tls: options.tls });
   try {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { QueueFull } from "./errors.ts";
 import { FrameDecoder, FrameWriter, type Framing, type UnframedRule } from "./framing.ts";
 import type { ByteSink, NetAddress, TransportConn } from "./transport.ts";
 
@@ -22,6 +23,49 @@ export interface ConnectionEvents {
 
 /** Output buffers above this size are not kept for reuse after a write. */
 const MAX_SPARE = 256 * 1024;
+
+/** How much outgoing data a connection may hold (see {@linkcode Connection.send}). */
+export interface QueueLimits {
+  /**
+   * The soft mark: at or above it, sends report `false` so that a caller can
+   * wait for {@linkcode Connection.drain}. Default 1 MiB.
+   */
+  highWaterMark?: number;
+  /**
+   * The hard cap: a send that would queue more bytes than this throws
+   * {@linkcode QueueFull} and queues nothing. Default 64 MiB, or more when
+   * `maxMessageSize` needs it (four largest frames).
+   */
+  maxQueuedBytes?: number;
+}
+
+/** The default {@linkcode QueueLimits.highWaterMark}: 1 MiB. */
+export const DEFAULT_HIGH_WATER_MARK = 1024 * 1024;
+/** The least default {@linkcode QueueLimits.maxQueuedBytes}: 64 MiB. */
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Validates queue limits and fills in the defaults.
+ *
+ * @param limits The options given.
+ * @param framing The connection's framing (its largest frame).
+ * @returns Both limits.
+ * @throws {RangeError} When a limit is not a positive integer.
+ */
+export function resolveQueueLimits(limits: QueueLimits, framing: Framing): Required<QueueLimits> {
+  const largestFrame = framing.maxPayload + framing.headerLen;
+  const highWaterMark = limits.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
+  const maxQueuedBytes = limits.maxQueuedBytes ??
+    Math.max(DEFAULT_MAX_QUEUED_BYTES, 4 * largestFrame);
+  for (
+    const [name, value] of [["highWaterMark", highWaterMark], ["maxQueuedBytes", maxQueuedBytes]]
+  ) {
+    if (!Number.isSafeInteger(value) || (value as number) < 1) {
+      throw new RangeError(`${name} must be a positive integer, not ${value}`);
+    }
+  }
+  return { highWaterMark, maxQueuedBytes };
+}
 
 /**
  * A framed connection. Outgoing frames are encoded into {@linkcode Connection.out}
@@ -58,21 +102,38 @@ export class Connection implements ByteSink {
   #closeWaiters: Array<() => void> = [];
   /** Set by close(): end the connection once everything queued has left. */
   #closeWhenFlushed = false;
+  /** Set by abort(): closed for senders at once, before the close completes. */
+  #aborted = false;
+  readonly #highWaterMark: number;
+  readonly #maxQueuedBytes: number;
+  /** Where a frame is measured before it is queued, near the hard cap. */
+  #scratch: FrameWriter | null = null;
+  /** Reasons reading is paused (see {@linkcode Connection.hold}). */
+  #holds = 0;
+  /** Bytes received so far: a peer that sends anything is alive. */
+  bytesReceived = 0;
+  /** Bytes the runtime has taken so far: a peer that takes them is alive. */
+  bytesWritten = 0;
 
   /**
    * @param transport The open stream.
    * @param framing The agreed framing.
    * @param events Where frames and the close go.
    * @param unframed Bare payloads to tolerate where a header was expected.
+   * @param limits How much outgoing data may be queued.
    */
   constructor(
     transport: TransportConn,
     framing: Framing,
     events: ConnectionEvents,
     unframed?: UnframedRule,
+    limits: QueueLimits = {},
   ) {
     this.transport = transport;
     this.#events = events;
+    const { highWaterMark, maxQueuedBytes } = resolveQueueLimits(limits, framing);
+    this.#highWaterMark = highWaterMark;
+    this.#maxQueuedBytes = maxQueuedBytes;
     this.out = new FrameWriter(framing, 256);
     this.#decoder = new FrameDecoder(
       framing,
@@ -93,7 +154,7 @@ export class Connection implements ByteSink {
 
   /** Whether the connection is closed or closing. */
   get closed(): boolean {
-    return this.#closed || this.#closeWhenFlushed;
+    return this.#closed || this.#closeWhenFlushed || this.#aborted;
   }
 
   /** Outgoing bytes queued or in flight, not yet taken by the runtime. */
@@ -106,11 +167,51 @@ export class Connection implements ByteSink {
     return this.#decoder.midFrame;
   }
 
+  /** Whether the outgoing queue is under the high-water mark. */
+  get writable(): boolean {
+    return this.bufferedAmount < this.#highWaterMark;
+  }
+
+  /**
+   * Whether even the largest frame would fit under the hard cap: then a
+   * frame may be encoded straight into {@linkcode Connection.out} (followed
+   * by {@linkcode Connection.flushSoon}); otherwise use {@linkcode Connection.send}.
+   */
+  get roomy(): boolean {
+    const framing = this.out.framing;
+    return this.bufferedAmount + framing.maxPayload + framing.headerLen <= this.#maxQueuedBytes;
+  }
+
+  /** The hard cap on queued outgoing bytes. */
+  get maxQueuedBytes(): number {
+    return this.#maxQueuedBytes;
+  }
+
+  /** Whether reading is paused (see {@linkcode Connection.hold}). */
+  get held(): boolean {
+    return this.#holds > 0;
+  }
+
+  /**
+   * Pauses reading until a matching {@linkcode Connection.release}. Holds
+   * nest: reading resumes when every hold is released.
+   */
+  hold(): void {
+    if (this.#holds++ === 0) this.transport.pause();
+  }
+
+  /** Releases one {@linkcode Connection.hold}. */
+  release(): void {
+    if (this.#holds === 0) return;
+    if (--this.#holds === 0) this.transport.resume();
+  }
+
   // ByteSink: called by the transport's read loop.
 
   /** @inheritdoc */
   onData(chunk: Uint8Array, owned: boolean): void {
     if (this.#closed) return;
+    this.bytesReceived += chunk.length;
     try {
       this.#decoder.push(chunk, owned);
     } catch (error) {
@@ -125,6 +226,7 @@ export class Connection implements ByteSink {
 
   /** @inheritdoc */
   commitDirect(count: number): void {
+    this.bytesReceived += count;
     try {
       this.#decoder.commitDirect(count);
     } catch (error) {
@@ -138,6 +240,44 @@ export class Connection implements ByteSink {
   }
 
   // Writing.
+
+  /**
+   * Queues the frames `write` encodes, unless that would take the queue past
+   * `maxQueuedBytes`, and schedules a flush. Far from the cap they are
+   * encoded straight into {@linkcode Connection.out}; near it, measured first.
+   *
+   * @param write Encodes frames into the writer given; on a throw it must
+   *   leave the writer as it was (as every dialect's writers do).
+   * @returns Whether the queue is still under the high-water mark.
+   * @throws {QueueFull} When the frames would pass the cap; nothing is queued.
+   */
+  send(write: (out: FrameWriter) => void): boolean {
+    if (this.roomy) {
+      write(this.out);
+      this.flushSoon();
+      return this.bufferedAmount < this.#highWaterMark;
+    }
+    const scratch = this.#scratch ??= new FrameWriter(this.out.framing);
+    write(scratch);
+    // Hand the scratch buffer over (no copy, and no big buffer kept).
+    return this.sendFrames(scratch.detach(new Uint8Array(256)));
+  }
+
+  /**
+   * Queues bytes that are already framed (a broadcast encoded once), unless
+   * that would take the queue past `maxQueuedBytes`.
+   *
+   * @param frames Complete frames.
+   * @returns Whether the queue is still under the high-water mark.
+   * @throws {QueueFull} When the frames would pass the cap; nothing is queued.
+   */
+  sendFrames(frames: Uint8Array): boolean {
+    const queued = this.bufferedAmount + frames.length;
+    if (queued > this.#maxQueuedBytes) throw new QueueFull(queued, this.#maxQueuedBytes);
+    this.out.raw(frames);
+    this.flushSoon();
+    return this.bufferedAmount < this.#highWaterMark;
+  }
 
   /** Schedules a flush of {@linkcode Connection.out} at the end of this tick. */
   flushSoon(): void {
@@ -164,6 +304,8 @@ export class Connection implements ByteSink {
       () => {
         this.#writing = false;
         this.#inFlight = 0;
+        this.bytesWritten += bytes.length;
+        if (this.#closed) return;
         if (bytes.buffer.byteLength <= MAX_SPARE) {
           this.#spare = new Uint8Array(bytes.buffer);
         }
@@ -219,7 +361,8 @@ export class Connection implements ByteSink {
    * @param error Why the connection is being dropped.
    */
   abort(error?: unknown): void {
-    if (this.#closed) return;
+    if (this.#closed || this.#aborted) return;
+    this.#aborted = true;
     this.#closeError ??= error;
     this.transport.close();
     // The transport calls onEnd from its read loop; make sure the owner hears
@@ -234,6 +377,14 @@ export class Connection implements ByteSink {
     const reason = this.#closeError ?? error;
     for (const resolve of this.#drainWaiters) resolve();
     this.#drainWaiters = [];
+    // Free what was queued for a peer that will never take it.
+    this.#spare = null;
+    this.#scratch = null;
+    try {
+      this.out.detach(new Uint8Array(16));
+    } catch {
+      // A frame is open (an owner writing while closing): leave it.
+    }
     this.#events.onClose(reason);
     for (const resolve of this.#closeWaiters) resolve();
     this.#closeWaiters = [];

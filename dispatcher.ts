@@ -13,6 +13,21 @@ import { HandlerError, HiSockError } from "./errors.ts";
 /** How events reach handlers. */
 export type DispatchMode = "immediate" | "manual";
 
+/** The default {@linkcode DispatcherOptions.maxPending}. */
+export const DEFAULT_MAX_PENDING_EVENTS = 10_000;
+
+/** Backpressure of manual dispatch. */
+export interface DispatcherOptions {
+  /**
+   * Past this many events queued for {@linkcode Dispatcher.run}, the owner
+   * is told to stop reading (`onPressure(true)`) until `run()` has emptied
+   * the queue (`onPressure(false)`). Default 10,000.
+   */
+  maxPending?: number;
+  /** Told when to pause (`true`) and resume (`false`) reading. */
+  onPressure?: (high: boolean) => void;
+}
+
 /** A registered handler and the content type it declared. */
 export interface HandlerEntry {
   /** The declared content type; `undefined` for reserved events. */
@@ -118,17 +133,37 @@ export class Dispatcher {
   /** Events waiting for run(), in manual mode. */
   #queue: Array<() => void> = [];
   #waiters: Array<() => void> = [];
+  readonly #maxPending: number;
+  readonly #onPressure: ((high: boolean) => void) | undefined;
+  /** Whether the owner was told to stop reading. */
+  #pressed = false;
 
   /**
    * @param mode When handlers run.
    * @param onError Where handler failures go (the owner's `error` event).
+   * @param options Backpressure of manual dispatch.
    */
-  constructor(mode: DispatchMode, onError: (error: HiSockError, context: unknown) => void) {
+  constructor(
+    mode: DispatchMode,
+    onError: (error: HiSockError, context: unknown) => void,
+    options: DispatcherOptions = {},
+  ) {
     if (mode !== "immediate" && mode !== "manual") {
       throw new RangeError(`dispatch must be "immediate" or "manual", not ${String(mode)}`);
     }
+    const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_EVENTS;
+    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
+      throw new RangeError(`maxPendingEvents must be a positive integer, not ${maxPending}`);
+    }
     this.mode = mode;
     this.#onError = onError;
+    this.#maxPending = maxPending;
+    this.#onPressure = options.onPressure;
+  }
+
+  /** Whether the queue passed `maxPending` and reading should be paused. */
+  get pressed(): boolean {
+    return this.#pressed;
   }
 
   /**
@@ -143,6 +178,10 @@ export class Dispatcher {
   invoke(name: string, handler: HandlerEntry, args: unknown[], context?: unknown): void {
     if (this.mode === "manual") {
       this.#queue.push(() => this.#call(name, handler, args, context));
+      if (!this.#pressed && this.#queue.length > this.#maxPending) {
+        this.#pressed = true;
+        this.#onPressure?.(true);
+      }
       this.#wake();
     } else {
       this.#call(name, handler, args, context);
@@ -202,6 +241,10 @@ export class Dispatcher {
     const queue = this.#queue;
     this.#queue = [];
     for (const run of queue) run();
+    if (this.#pressed && this.#queue.length <= this.#maxPending) {
+      this.#pressed = false;
+      this.#onPressure?.(false);
+    }
     return queue.length;
   }
 }

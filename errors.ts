@@ -288,6 +288,146 @@ export class HandlerError extends HiSockError {
   }
 }
 
+/**
+ * A peer that does not read what is sent to it: its queue of outgoing bytes
+ * would pass `maxQueuedBytes`, so it was dropped (`slowClientPolicy:
+ * "disconnect"`, the default) and its queue freed. Reported on `error`.
+ *
+ * @example
+ * ```ts
+ * import { SlowConsumer } from "./errors.ts";
+ * const error = new SlowConsumer(70_000_000, 67_108_864);
+ * console.log(error.code, error.queued, error.limit); // "SLOW_CONSUMER" ...
+ * ```
+ */
+export class SlowConsumer extends HiSockError {
+  /** The bytes that would have been queued. */
+  readonly queued: number;
+  /** The configured `maxQueuedBytes`. */
+  readonly limit: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param queued The bytes that would have been queued.
+   * @param limit The configured `maxQueuedBytes`.
+   */
+  constructor(queued: number, limit: number) {
+    super(
+      `the peer does not read: ${queued} bytes would be queued, over the limit of ${limit}; dropped`,
+      "SLOW_CONSUMER",
+    );
+    this.queued = queued;
+    this.limit = limit;
+  }
+}
+
+/**
+ * A send refused because the recipient's queue of outgoing bytes would pass
+ * `maxQueuedBytes` (`slowClientPolicy: "throw"`). Nothing was queued; the
+ * connection stays. Thrown by a send to one peer; reported on `error` for
+ * each recipient a broadcast skipped.
+ *
+ * @example
+ * ```ts
+ * import { QueueFull } from "./errors.ts";
+ * const error = new QueueFull(70_000_000, 67_108_864);
+ * console.log(error.code); // "QUEUE_FULL"
+ * ```
+ */
+export class QueueFull extends HiSockError {
+  /** The bytes that would have been queued. */
+  readonly queued: number;
+  /** The configured `maxQueuedBytes`. */
+  readonly limit: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param queued The bytes that would have been queued.
+   * @param limit The configured `maxQueuedBytes`.
+   */
+  constructor(queued: number, limit: number) {
+    super(
+      `send refused: ${queued} bytes would be queued, over the limit of ${limit}`,
+      "QUEUE_FULL",
+    );
+    this.queued = queued;
+    this.limit = limit;
+  }
+}
+
+/**
+ * A peer that went silent: a client that answered no keepalive in time, or
+ * (client side, with `keepalive.deadAfter`) a server that sent nothing for
+ * that long. The connection is closed.
+ *
+ * @example
+ * ```ts
+ * import { KeepaliveTimeout } from "./errors.ts";
+ * console.log(new KeepaliveTimeout(60_000).silentFor); // 60000
+ * ```
+ */
+export class KeepaliveTimeout extends HiSockError {
+  /** How long the peer had been silent, in milliseconds. */
+  readonly silentFor: number;
+
+  /**
+   * Makes the error.
+   *
+   * @param silentFor How long the peer had been silent, in milliseconds.
+   */
+  constructor(silentFor: number) {
+    super(`the peer has been silent for ${silentFor} ms; dropped`, "KEEPALIVE_TIMEOUT");
+    this.silentFor = silentFor;
+  }
+}
+
+/**
+ * A hello the server's `authenticate` hook refused (or that threw, or did
+ * not finish within `helloTimeout`). The client was sent `$DISCONN$` and
+ * closed.
+ *
+ * @example
+ * ```ts
+ * import { AuthenticationFailed } from "./errors.ts";
+ * const error = new AuthenticationFailed("bad token", "mallory", ["127.0.0.1", 50000]);
+ * console.log(error.reason, error.clientName, error.address);
+ * ```
+ */
+export class AuthenticationFailed extends HiSockError {
+  /** Why: the string the hook returned, or a description. */
+  readonly reason: string;
+  /** The name the client asked for. */
+  readonly clientName: string | null;
+  /** The client's `[host, port]`. */
+  readonly address: readonly [string, number];
+
+  /**
+   * Makes the error.
+   *
+   * @param reason Why the hello was refused.
+   * @param clientName The name the client asked for.
+   * @param address The client's `[host, port]`.
+   * @param options Standard error options (`cause`).
+   */
+  constructor(
+    reason: string,
+    clientName: string | null,
+    address: readonly [string, number],
+    options?: ErrorOptions,
+  ) {
+    super(
+      `authentication of ${address[0]}:${address[1]} failed: ${reason}`,
+      "AUTHENTICATION_FAILED",
+      options,
+    );
+    this.reason = reason;
+    this.clientName = clientName;
+    this.address = address;
+  }
+}
+
 /** Bytes as a string of code points 0–255, for error messages. */
 function latin1(bytes: Uint8Array): string {
   let text = "";

@@ -118,7 +118,8 @@ export class Framing {
         target[i] = DIGIT_0 + (rest % 10);
         rest = Math.floor(rest / 10);
       }
-      target.fill(SPACE, offset + digits, end);
+      // A loop: the header is short, and fill() is a call into a builtin.
+      for (let i = offset + digits; i < end; i++) target[i] = SPACE;
     } else {
       let rest = length;
       for (let i = end - 1; i >= offset; i--) {
@@ -220,6 +221,12 @@ export interface UnframedRule {
   readonly jsonObjects: boolean;
 }
 
+/**
+ * A payload up to this long is allocated whole as soon as its header is
+ * read; a longer one only once the stream has brought this many bytes.
+ */
+const ALLOCATION_CREDIT = 64 * 1024;
+
 /** The longest bare JSON object accepted, so a broken peer cannot grow memory. */
 const MAX_UNFRAMED = 64 * 1024;
 const OPEN_BRACE = 0x7b;
@@ -232,8 +239,15 @@ const DOLLAR = 0x24;
  * An incremental frame decoder: feed it chunks of any size, split anywhere,
  * and it calls the handler with each complete payload, in order, without an
  * `await`. A frame that lies inside one chunk is passed as a view of it; only
- * a frame spanning chunks is assembled, into a buffer of exactly its size that
- * is allocated once its header has been checked against the limit.
+ * a frame spanning chunks is assembled, into a buffer that ends up exactly
+ * its size.
+ *
+ * Memory follows the bytes that really arrived, not what a header claims: a
+ * payload's buffer is allocated whole, once its header has been checked
+ * against the limit, only when its length is within the connection's
+ * allocation credit (64 KiB, or every byte received on it so far, whichever
+ * is more). A longer one starts at 64 KiB and grows geometrically as its
+ * bytes arrive, so a peer that claims 16 MiB and trickles costs what it sent.
  *
  * After a {@linkcode MalformedHeader} or {@linkcode MessageTooLarge} the
  * stream has lost its framing: the decoder refuses further input.
@@ -256,9 +270,16 @@ export class FrameDecoder {
   /** Header bytes gathered so far when a header spans chunks. */
   readonly #headerBuf: Uint8Array;
   #headerFill = 0;
-  /** The payload being assembled across chunks, or null between frames. */
+  /**
+   * The payload being assembled across chunks, or null between frames. Its
+   * buffer may be shorter than the payload while the bytes trickle in.
+   */
   #payload: Uint8Array | null = null;
+  /** The length the header announced for {@linkcode FrameDecoder.#payload}. */
+  #payloadLength = 0;
   #payloadFill = 0;
+  /** Bytes received on this stream so far: the allocation credit. */
+  #received = 0;
   #failed: Error | null = null;
   readonly #unframed: UnframedRule | null;
   /** Bytes of a bare payload gathered so far, or null when not inside one. */
@@ -310,15 +331,18 @@ export class FrameDecoder {
     const framing = this.#framing;
     const headerLen = framing.headerLen;
     const end = chunk.length;
+    this.#received += end;
     let offset = 0;
     while (offset < end) {
-      const payload = this.#payload;
+      let payload = this.#payload;
       if (payload !== null) {
-        const take = Math.min(payload.length - this.#payloadFill, end - offset);
-        payload.set(chunk.subarray(offset, offset + take), this.#payloadFill);
-        this.#payloadFill += take;
+        const fill = this.#payloadFill;
+        const take = Math.min(this.#payloadLength - fill, end - offset);
+        if (fill + take > payload.length) payload = this.#grow(fill + take);
+        payload.set(chunk.subarray(offset, offset + take), fill);
+        this.#payloadFill = fill + take;
         offset += take;
-        if (this.#payloadFill === payload.length) {
+        if (this.#payloadFill === this.#payloadLength) {
           this.#payload = null;
           this.#onFrame(payload, true);
         }
@@ -340,7 +364,11 @@ export class FrameDecoder {
         this.#headerBuf.set(chunk.subarray(offset, offset + take), this.#headerFill);
         this.#headerFill += take;
         offset += take;
-        if (this.#headerFill < headerLen) return;
+        if (this.#headerFill < headerLen) {
+          // Refuse a bad start now rather than wait for bytes that may not come.
+          if (framing.header === "ascii") this.#checkHeaderStart();
+          return;
+        }
         this.#headerFill = 0;
         length = framing.readHeader(this.#headerBuf, 0);
       }
@@ -348,10 +376,47 @@ export class FrameDecoder {
         this.#onFrame(chunk.subarray(offset, offset + length), owned);
         offset += length;
       } else {
-        this.#payload = new Uint8Array(length);
+        // Within the credit the whole buffer is allocated now; beyond it,
+        // only what this chunk holds (at least 64 KiB), grown as bytes come.
+        const credit = Math.max(ALLOCATION_CREDIT, this.#received);
+        this.#payload = new Uint8Array(
+          length <= credit ? length : Math.max(ALLOCATION_CREDIT, end - offset),
+        );
+        this.#payloadLength = length;
         this.#payloadFill = 0;
       }
     }
+  }
+
+  /**
+   * Checks the part of an ASCII header gathered so far: digits, then spaces.
+   *
+   * @throws {MalformedHeader} When it cannot become a header.
+   */
+  #checkHeaderStart(): void {
+    const header = this.#headerBuf;
+    const fill = this.#headerFill;
+    let i = 0;
+    while (i < fill && header[i] >= DIGIT_0 && header[i] <= DIGIT_9) i++;
+    if (i === 0) {
+      throw new MalformedHeader(header.subarray(0, fill), "no leading decimal digit");
+    }
+    for (; i < fill; i++) {
+      if (header[i] !== SPACE) throw new MalformedHeader(header.subarray(0, fill));
+    }
+  }
+
+  /**
+   * Grows the payload buffer to hold at least `needed` bytes: at least
+   * double, at most the announced length, keeping what was filled.
+   */
+  #grow(needed: number): Uint8Array {
+    const old = this.#payload!;
+    const size = Math.min(this.#payloadLength, Math.max(needed, old.length * 2));
+    const grown = new Uint8Array(size);
+    grown.set(old.subarray(0, this.#payloadFill));
+    this.#payload = grown;
+    return grown;
   }
 
   /**
@@ -408,14 +473,20 @@ export class FrameDecoder {
   /**
    * When a large payload is being assembled, the part of its buffer still to
    * be filled, so that a reader can read straight into it and skip a copy;
-   * otherwise `null`. Report what was read with {@linkcode FrameDecoder.commitDirect}.
+   * otherwise `null`. The buffer grows (geometrically, as bytes arrive) so
+   * that the target holds at least `minimum` bytes, but it may hold fewer
+   * than the payload still lacks. Report what was read with
+   * {@linkcode FrameDecoder.commitDirect}.
    *
    * @param minimum Only offer a target at least this large.
-   * @returns The unfilled tail of the payload, or `null`.
+   * @returns The unfilled tail of the payload's buffer, or `null`.
    */
   directTarget(minimum: number): Uint8Array | null {
-    const payload = this.#payload;
-    if (payload === null || payload.length - this.#payloadFill < minimum) return null;
+    let payload = this.#payload;
+    if (payload === null || this.#payloadLength - this.#payloadFill < minimum) return null;
+    if (payload.length - this.#payloadFill < minimum) {
+      payload = this.#grow(this.#payloadFill + Math.max(minimum, 1));
+    }
     return payload.subarray(this.#payloadFill);
   }
 
@@ -428,8 +499,9 @@ export class FrameDecoder {
   commitDirect(count: number): void {
     const payload = this.#payload;
     if (payload === null) throw new Error("commitDirect without a direct target");
+    this.#received += count;
     this.#payloadFill += count;
-    if (this.#payloadFill === payload.length) {
+    if (this.#payloadFill === this.#payloadLength) {
       this.#payload = null;
       this.#onFrame(payload, true);
     }
@@ -437,6 +509,12 @@ export class FrameDecoder {
 }
 
 const textEncoder = new TextEncoder();
+
+/**
+ * Up to this many bytes are copied in a plain loop rather than with
+ * `Uint8Array.prototype.set`, whose call costs more than a short copy.
+ */
+const SMALL_COPY = 64;
 
 /**
  * A growable output buffer that frames are encoded straight into: the header
@@ -477,10 +555,10 @@ export class FrameWriter {
     return this.#length;
   }
 
-  #reserve(extra: number): void {
+  /** Makes room for `extra` more bytes; callers check first, so this only grows. */
+  #grow(extra: number): void {
     const needed = this.#length + extra;
-    if (needed <= this.#buffer.length) return;
-    let size = this.#buffer.length * 2;
+    let size = Math.max(this.#buffer.length * 2, 256);
     while (size < needed) size *= 2;
     const grown = new Uint8Array(size);
     grown.set(this.#buffer.subarray(0, this.#length));
@@ -490,9 +568,10 @@ export class FrameWriter {
   /** Starts a frame: reserves its header. */
   begin(): void {
     if (this.#frameStart !== -1) throw new Error("a frame is already open");
-    this.#reserve(this.framing.headerLen);
+    const headerLen = this.framing.headerLen;
+    if (this.#length + headerLen > this.#buffer.length) this.#grow(headerLen);
     this.#frameStart = this.#length;
-    this.#length += this.framing.headerLen;
+    this.#length += headerLen;
   }
 
   /**
@@ -501,9 +580,15 @@ export class FrameWriter {
    * @param bytes The bytes to append.
    */
   bytes(bytes: Uint8Array): void {
-    this.#reserve(bytes.length);
-    this.#buffer.set(bytes, this.#length);
-    this.#length += bytes.length;
+    const count = bytes.length;
+    if (this.#length + count > this.#buffer.length) this.#grow(count);
+    const buffer = this.#buffer;
+    const at = this.#length;
+    if (count <= SMALL_COPY) {
+      // A few bytes copy faster in a loop than through the builtin set().
+      for (let i = 0; i < count; i++) buffer[at + i] = bytes[i];
+    } else buffer.set(bytes, at);
+    this.#length = at + count;
   }
 
   /**
@@ -512,10 +597,27 @@ export class FrameWriter {
    * @param text The text to append.
    */
   text(text: string): void {
+    const units = text.length;
     // Three bytes per UTF-16 unit is UTF-8's worst case.
-    this.#reserve(text.length * 3);
-    const { written } = textEncoder.encodeInto(text, this.#buffer.subarray(this.#length));
-    this.#length += written;
+    if (this.#length + units * 3 > this.#buffer.length) this.#grow(units * 3);
+    const buffer = this.#buffer;
+    const at = this.#length;
+    if (units <= SMALL_COPY) {
+      // Short ASCII (command names, numbers) is written here: encodeInto
+      // costs a call into the runtime and a view per string.
+      let i = 0;
+      for (; i < units; i++) {
+        const unit = text.charCodeAt(i);
+        if (unit >= 0x80) break;
+        buffer[at + i] = unit;
+      }
+      if (i === units) {
+        this.#length = at + units;
+        return;
+      }
+    }
+    const { written } = textEncoder.encodeInto(text, buffer.subarray(at));
+    this.#length = at + written;
   }
 
   /**
@@ -524,7 +626,7 @@ export class FrameWriter {
    * @param byte The byte value, 0–255.
    */
   byte(byte: number): void {
-    this.#reserve(1);
+    if (this.#length + 1 > this.#buffer.length) this.#grow(1);
     this.#buffer[this.#length++] = byte;
   }
 
@@ -576,9 +678,14 @@ export class FrameWriter {
    */
   raw(frames: Uint8Array): void {
     if (this.#frameStart !== -1) throw new Error("a frame is open");
-    this.#reserve(frames.length);
-    this.#buffer.set(frames, this.#length);
-    this.#length += frames.length;
+    const count = frames.length;
+    if (this.#length + count > this.#buffer.length) this.#grow(count);
+    const buffer = this.#buffer;
+    const at = this.#length;
+    if (count <= SMALL_COPY) {
+      for (let i = 0; i < count; i++) buffer[at + i] = frames[i];
+    } else buffer.set(frames, at);
+    this.#length = at + count;
   }
 
   /**

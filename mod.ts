@@ -27,13 +27,24 @@
  * @module
  */
 
-export { type ClientEventHandlers, type ClientOptions, connect, HiSockClient } from "./client.ts";
 export {
+  type ClientEventHandlers,
+  type ClientKeepaliveOptions,
+  type ClientOptions,
+  connect,
+  HiSockClient,
+} from "./client.ts";
+export {
+  type AuthenticationRequest,
+  type CloseOptions,
   HiSockServer,
+  type KeepaliveOptions,
   type ServerEventHandlers,
   type ServerOptions,
+  type SlowClientPolicy,
   startServer,
 } from "./server.ts";
+export type { QueueLimits } from "./connection.ts";
 export type { Address } from "./address.ts";
 export type { ClientInfo, ClientRef } from "./client_info.ts";
 export type { CastResult, CastType, JsonValue, Sendable } from "./content.ts";
@@ -47,15 +58,19 @@ export type {
 } from "./dialect.ts";
 export type { DispatchMode } from "./dispatcher.ts";
 export {
+  AuthenticationFailed,
   ClientNotFound,
   ConnectionClosed,
   GroupNotFound,
   HandlerError,
   HiSockError,
+  KeepaliveTimeout,
   MalformedHeader,
   MessageTooLarge,
   ProtocolError,
+  QueueFull,
   ServerNotRunning,
+  SlowConsumer,
   TypeCastError,
   UnsupportedContent,
 } from "./errors.ts";

@@ -12,17 +12,21 @@ import {
   makeClientInfo,
   resolveClientRef,
 } from "./client_info.ts";
-import { Connection } from "./connection.ts";
+import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName, Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import { checkCastType, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
 import {
+  AuthenticationFailed,
   ClientNotFound,
   ConnectionClosed,
   GroupNotFound,
   HiSockError,
+  KeepaliveTimeout,
   ProtocolError,
+  QueueFull,
+  SlowConsumer,
 } from "./errors.ts";
 import { FrameWriter, Framing, type FramingOptions } from "./framing.ts";
 import { defaultTransport } from "./runtime.ts";
@@ -30,8 +34,59 @@ import { ClientRegistry } from "./registry.ts";
 import type { ServerTlsOptions, Transport, TransportConn, TransportListener } from "./transport.ts";
 import { type Address, parseAddress } from "./address.ts";
 
+/**
+ * What happens when a send would take a peer's queue of outgoing bytes past
+ * `maxQueuedBytes`:
+ *
+ * - `"disconnect"` (default): the peer is dropped, its queue freed, and a
+ *   {@linkcode SlowConsumer} error reported on `error`; others are unaffected.
+ * - `"throw"`: nothing is queued; a send to one peer throws
+ *   {@linkcode QueueFull}, a broadcast skips that recipient and reports a
+ *   `QueueFull` for it on `error`.
+ */
+export type SlowClientPolicy = "disconnect" | "throw";
+
+/**
+ * Keepalive settings of a server, in milliseconds. Any frame a client sends
+ * counts as a sign of life; only a client silent for `interval` is pinged
+ * (`$KEEPALIVE$`), and only one still silent `timeout` after the ping is
+ * dropped (a {@linkcode KeepaliveTimeout} on `error`).
+ */
+export interface KeepaliveOptions {
+  /** Silence before a ping. Default 30,000. */
+  interval?: number;
+  /** Silence after the ping before the client is dropped. Default 30,000. */
+  timeout?: number;
+}
+
+/** What the {@linkcode ServerOptions.authenticate} hook is told about a hello. */
+export interface AuthenticationRequest {
+  /** The name the client asks for. */
+  name: string | null;
+  /** The group the client asks for. */
+  group: string | null;
+  /** Every key of the hello, extra ones (a token, say) included. */
+  fields: Record<string, unknown>;
+  /** The client's `[host, port]`. */
+  address: [string, number];
+}
+
+/** Options of {@linkcode HiSockServer.close}. */
+export interface CloseOptions {
+  /**
+   * Milliseconds to wait for queued data to leave before the remaining
+   * connections are cut. Default 30,000; `Infinity` waits as long as it takes.
+   */
+  timeout?: number;
+}
+
+/** The default {@linkcode CloseOptions.timeout}. */
+const DEFAULT_CLOSE_TIMEOUT = 30_000;
+const DEFAULT_KEEPALIVE_INTERVAL = 30_000;
+const DEFAULT_KEEPALIVE_TIMEOUT = 30_000;
+
 /** Options of {@linkcode startServer}. */
-export interface ServerOptions extends FramingOptions {
+export interface ServerOptions extends FramingOptions, QueueLimits {
   /**
    * What {@linkcode HiSockServer.run} does when nothing is pending: wait for
    * an event (`true`, the default, as in Python hisock) or return at once.
@@ -68,6 +123,36 @@ export interface ServerOptions extends FramingOptions {
   tls?: ServerTlsOptions;
   /** The network implementation; the runtime's own by default. */
   transport?: Transport;
+  /**
+   * What a send does when a client's queue would pass `maxQueuedBytes`
+   * (see {@linkcode SlowClientPolicy}). Default `"disconnect"`.
+   */
+  slowClientPolicy?: SlowClientPolicy;
+  /**
+   * With `dispatch: "manual"`: past this many events waiting for
+   * {@linkcode HiSockServer.run}, the server stops reading from clients
+   * until `run()` has handled them. Default 10,000.
+   */
+  maxPendingEvents?: number;
+  /**
+   * Ping silent clients and drop those that stay silent (see
+   * {@linkcode KeepaliveOptions}). `true` for the defaults (30 s, 30 s),
+   * `false` for none. Default: on where the dialect's Python peers do it
+   * (v2), off otherwise. One timer serves every client.
+   */
+  keepalive?: boolean | KeepaliveOptions;
+  /**
+   * Decides whether a client may join, from its hello (extra hello fields,
+   * such as a token, are in `fields`). `true` admits; `false`, or a string
+   * giving the reason, refuses: the client is sent `$DISCONN$` and closed,
+   * and an {@linkcode AuthenticationFailed} is reported on `error`. A throw
+   * or rejection refuses too. It runs before `join`; while a promise is
+   * pending the client's later frames wait, in order, and it must settle
+   * within `helloTimeout`.
+   */
+  authenticate?: (
+    hello: AuthenticationRequest,
+  ) => boolean | string | Promise<boolean | string>;
 }
 
 /** Handlers of the server's reserved events. */
@@ -105,6 +190,18 @@ interface Peer {
   /** `null` until the hello has been read. */
   info: ClientInfo | null;
   helloTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Frames that arrived while `authenticate` was pending, else `null`. */
+  backlog: Uint8Array[] | null;
+  /** The hello being authenticated, while `authenticate` is pending. */
+  pendingHello: Hello | null;
+  /** Whether reading is held because manual dispatch is behind. */
+  pressureHeld: boolean;
+  /** Keepalive: the byte counts seen at the last tick. */
+  seenReceived: number;
+  seenWritten: number;
+  /** Keepalive: when the peer last showed life, and when it was pinged (0: not). */
+  lastSeen: number;
+  pingedAt: number;
 }
 
 type JoinedPeer = Peer & { info: ClientInfo };
@@ -134,6 +231,13 @@ export class HiSockServer {
   readonly #announce: boolean;
   readonly #uniqueNames: boolean;
   readonly #helloTimeout: number;
+  readonly #limits: Required<QueueLimits>;
+  readonly #slowClientPolicy: SlowClientPolicy;
+  readonly #authenticate: ServerOptions["authenticate"];
+  readonly #keepalive: Required<KeepaliveOptions> | null;
+  #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  /** Whether reading is paused because manual dispatch is behind. */
+  #readPaused = false;
   /** Where broadcasts are encoded once before being copied to every connection. */
   readonly #scratch: FrameWriter;
   #closing: Promise<void> | null = null;
@@ -149,12 +253,26 @@ export class HiSockServer {
     this.#dispatcher = new Dispatcher(
       options.dispatch ?? "immediate",
       (error, client) => this.#reportError(error, client as ClientInfo | null),
+      { maxPending: options.maxPendingEvents, onPressure: (high) => this.#onPressure(high) },
     );
     this.#blocking = options.blocking ?? true;
     this.#maxConnections = nonNegativeInteger(options.maxConnections ?? 0, "maxConnections");
     this.#announce = options.announcePresence ?? true;
     this.#uniqueNames = options.uniqueNames ?? false;
     this.#helloTimeout = nonNegativeInteger(options.helloTimeout ?? 10_000, "helloTimeout");
+    this.#limits = resolveQueueLimits(options, this.#framing);
+    this.#slowClientPolicy = checkPolicy(options.slowClientPolicy);
+    if (options.authenticate !== undefined && typeof options.authenticate !== "function") {
+      throw new TypeError("authenticate must be a function");
+    }
+    this.#authenticate = options.authenticate;
+    this.#keepalive = resolveKeepalive(options.keepalive, this.#dialect.keepaliveByDefault);
+    if (this.#keepalive !== null) {
+      const { interval, timeout } = this.#keepalive;
+      // A quarter of the shorter period: a ping or a drop comes at most that late.
+      const tick = Math.max(5, Math.floor(Math.min(interval, timeout) / 4));
+      this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), tick);
+    }
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
     listener.start(
       (conn) => this.#accept(conn),
@@ -414,6 +532,7 @@ export class HiSockServer {
 
   /**
    * Outgoing bytes queued for a client and not yet taken by the network.
+   * Sends return `false` once this reaches `highWaterMark`.
    *
    * @example
    * ```ts ignore
@@ -449,25 +568,36 @@ export class HiSockServer {
    * and leaves with the others of this tick. A client whose connection is
    * closing (it left, or was disconnected) gets nothing more, as in broadcasts.
    *
+   * Returns `false` when the client's queue has reached `highWaterMark`
+   * (await {@linkcode HiSockServer.drain} before sending more), or nothing
+   * was queued. A send past `maxQueuedBytes` follows `slowClientPolicy`.
+   *
    * @example
    * ```ts ignore
    * server.sendClient("alice", "welcome", { motd: "hi" });
-   * server.sendClient("127.0.0.1:50123", "score", 42);
+   * if (!server.sendClient("127.0.0.1:50123", "score", 42)) await server.drain("127.0.0.1:50123");
    * ```
    *
    * @param client A name, `"host:port"`, `[host, port]` or client info.
    * @param command The command.
    * @param content The content (see {@linkcode Sendable}).
+   * @returns Whether the client's queue is still under `highWaterMark`.
    * @throws {ClientNotFound} When no connected client matches.
    * @throws {ConnectionClosed} When the server is closed.
    * @throws {MessageTooLarge} When the frame would exceed the limit.
    * @throws {UnsupportedContent} When the dialect cannot carry the content.
+   * @throws {QueueFull} With `slowClientPolicy: "throw"`, when the queue is full.
    */
-  sendClient(client: ClientRef, command: string, content: Sendable = null): void {
+  sendClient(client: ClientRef, command: string, content: Sendable = null): boolean {
     const conn = this.#target(client);
-    if (conn === null) return;
-    this.#dialect.writeCommand(conn.out, command, content);
-    conn.flushSoon();
+    if (conn === null) return false;
+    if (conn.roomy) {
+      // Far from the cap: encode straight into the output buffer.
+      this.#dialect.writeCommand(conn.out, command, content);
+      conn.flushSoon();
+      return conn.writable;
+    }
+    return this.#sendNearCap(conn, (out) => this.#dialect.writeCommand(out, command, content));
   }
 
   /**
@@ -480,14 +610,21 @@ export class HiSockServer {
    *
    * @param client Which client.
    * @param content The content.
+   * @returns Whether the client's queue is still under `highWaterMark`
+   *   (see {@linkcode HiSockServer.sendClient}).
    * @throws {ClientNotFound} When no connected client matches.
    * @throws {ConnectionClosed} When the server is closed.
+   * @throws {QueueFull} With `slowClientPolicy: "throw"`, when the queue is full.
    */
-  sendClientRaw(client: ClientRef, content: Sendable): void {
+  sendClientRaw(client: ClientRef, content: Sendable): boolean {
     const conn = this.#target(client);
-    if (conn === null) return;
-    this.#dialect.writeRaw(conn.out, content);
-    conn.flushSoon();
+    if (conn === null) return false;
+    if (conn.roomy) {
+      this.#dialect.writeRaw(conn.out, content);
+      conn.flushSoon();
+      return conn.writable;
+    }
+    return this.#sendNearCap(conn, (out) => this.#dialect.writeRaw(out, content));
   }
 
   /**
@@ -501,12 +638,15 @@ export class HiSockServer {
    * @param group The group.
    * @param command The command.
    * @param content The content.
+   * @returns Whether every recipient's queue is still under `highWaterMark`
+   *   (a recipient whose queue was full is handled per `slowClientPolicy`,
+   *   never by a throw).
    * @throws {GroupNotFound} When no connected client is in it.
    * @throws {ConnectionClosed} When the server is closed.
    */
-  sendGroup(group: string, command: string, content: Sendable = null): void {
+  sendGroup(group: string, command: string, content: Sendable = null): boolean {
     this.#checkOpen();
-    this.#broadcast(
+    return this.#broadcast(
       this.#groupMembers(group),
       (writer) => this.#dialect.writeCommand(writer, command, content),
     );
@@ -522,12 +662,16 @@ export class HiSockServer {
    *
    * @param group The group.
    * @param content The content.
+   * @returns Whether every recipient's queue is still under `highWaterMark`.
    * @throws {GroupNotFound} When no connected client is in it.
    * @throws {ConnectionClosed} When the server is closed.
    */
-  sendGroupRaw(group: string, content: Sendable): void {
+  sendGroupRaw(group: string, content: Sendable): boolean {
     this.#checkOpen();
-    this.#broadcast(this.#groupMembers(group), (writer) => this.#dialect.writeRaw(writer, content));
+    return this.#broadcast(
+      this.#groupMembers(group),
+      (writer) => this.#dialect.writeRaw(writer, content),
+    );
   }
 
   /**
@@ -540,11 +684,14 @@ export class HiSockServer {
    *
    * @param command The command.
    * @param content The content.
+   * @returns Whether every recipient's queue is still under `highWaterMark`
+   *   (a recipient whose queue was full is handled per `slowClientPolicy`,
+   *   never by a throw).
    * @throws {ConnectionClosed} When the server is closed.
    */
-  sendAllClients(command: string, content: Sendable = null): void {
+  sendAllClients(command: string, content: Sendable = null): boolean {
     this.#checkOpen();
-    this.#broadcast(
+    return this.#broadcast(
       this.#registry.entries(),
       (writer) => this.#dialect.writeCommand(writer, command, content),
     );
@@ -559,11 +706,15 @@ export class HiSockServer {
    * ```
    *
    * @param content The content.
+   * @returns Whether every recipient's queue is still under `highWaterMark`.
    * @throws {ConnectionClosed} When the server is closed.
    */
-  sendAllClientsRaw(content: Sendable): void {
+  sendAllClientsRaw(content: Sendable): boolean {
     this.#checkOpen();
-    this.#broadcast(this.#registry.entries(), (writer) => this.#dialect.writeRaw(writer, content));
+    return this.#broadcast(
+      this.#registry.entries(),
+      (writer) => this.#dialect.writeRaw(writer, content),
+    );
   }
 
   // Ending.
@@ -590,21 +741,43 @@ export class HiSockServer {
   /**
    * Stops accepting, tells every client (`$DISCONN$`), flushes what is
    * queued, and resolves once every connection is closed and the port is
-   * free. Calling it again returns the same promise.
+   * free. Connections whose queued data has not left after `timeout` ms
+   * (default 30,000: a client that reads nothing cannot hold the server
+   * open) are cut. Calling it again returns the same promise; a shorter
+   * timeout given then applies too.
    *
    * @example
    * ```ts
    * import { startServer } from "./server.ts";
    * const server = await startServer(["127.0.0.1", 0]);
-   * await server.close();
+   * await server.close({ timeout: 5_000 });
    * ```
+   *
+   * @param options How long to wait for queued data.
+   * @returns Resolves when every connection is closed and the port is free.
    */
-  close(): Promise<void> {
-    this.#closing ??= this.#shutdown();
-    return this.#closing;
+  close(options: CloseOptions = {}): Promise<void> {
+    const timeout = options.timeout ?? DEFAULT_CLOSE_TIMEOUT;
+    if (typeof timeout !== "number" || Number.isNaN(timeout) || timeout < 0) {
+      throw new RangeError(`timeout must be a non-negative number, not ${timeout}`);
+    }
+    const closing = this.#closing ??= this.#shutdown();
+    if (Number.isFinite(timeout)) {
+      const timer = setTimeout(() => {
+        for (const peer of this.#peers) {
+          peer.conn.abort(
+            new ConnectionClosed(`close() cut the connection after ${timeout} ms: data was left`),
+          );
+        }
+      }, timeout);
+      const clear = () => clearTimeout(timer);
+      closing.then(clear, clear);
+    }
+    return closing;
   }
 
   async #shutdown(): Promise<void> {
+    clearInterval(this.#keepaliveTimer);
     // A transport may release the port only later (Deno: once the pending
     // accept is cancelled); it then returns a promise for that moment.
     const released = Promise.resolve(this.#listener.close() as void | Promise<void>);
@@ -629,11 +802,24 @@ export class HiSockServer {
       conn: undefined as unknown as Connection,
       info: null,
       helloTimer: undefined,
+      backlog: null,
+      pendingHello: null,
+      pressureHeld: false,
+      seenReceived: 0,
+      seenWritten: 0,
+      lastSeen: 0,
+      pingedAt: 0,
     };
-    (peer as { conn: Connection }).conn = new Connection(transport, this.#framing, {
-      onFrame: (payload, owned) => this.#onFrame(peer, payload, owned),
-      onClose: (error) => this.#onClose(peer, error),
-    }, this.#dialect.unframedToServer ?? this.#dialect.unframed);
+    (peer as { conn: Connection }).conn = new Connection(
+      transport,
+      this.#framing,
+      {
+        onFrame: (payload, owned) => this.#onFrame(peer, payload, owned),
+        onClose: (error) => this.#onClose(peer, error),
+      },
+      this.#dialect.unframedToServer ?? this.#dialect.unframed,
+      this.#limits,
+    );
     if (this.#closing !== null) {
       transport.close();
       return;
@@ -647,7 +833,14 @@ export class HiSockServer {
     }
     if (this.#helloTimeout > 0) {
       peer.helloTimer = setTimeout(() => {
-        peer.conn.abort(new ProtocolError(`no hello within ${this.#helloTimeout} ms`));
+        const error = peer.backlog === null
+          ? new ProtocolError(`no hello within ${this.#helloTimeout} ms`)
+          : this.#authFailure(
+            peer,
+            peer.pendingHello,
+            `not decided within ${this.#helloTimeout} ms`,
+          );
+        peer.conn.abort(error);
       }, this.#helloTimeout);
     }
     peer.conn.start();
@@ -658,6 +851,11 @@ export class HiSockServer {
     // has nothing more to say: what it sent after that is not dispatched.
     if (peer.conn.closed) return;
     if (peer.info === null) {
+      if (peer.backlog !== null) {
+        // authenticate is pending: keep what follows the hello, in order.
+        peer.backlog.push(owned ? payload : payload.slice());
+        return;
+      }
       this.#onHello(peer, this.#dialect.parseHello(payload));
       return;
     }
@@ -685,8 +883,8 @@ export class HiSockServer {
       case "tls_probe":
         // v1's TLS stub: say that there is no TLS here (`$NOTLS$`).
         if (this.#dialect.writeTlsRefusal) {
-          this.#dialect.writeTlsRefusal(peer.conn.out);
-          peer.conn.flushSoon();
+          const refuse = this.#dialect.writeTlsRefusal.bind(this.#dialect);
+          this.#deliver(peer, refuse);
         }
         return;
       case "keepalive_ack":
@@ -696,15 +894,112 @@ export class HiSockServer {
 
   #onHello(peer: Peer, hello: Hello): void {
     if (this.#closing !== null || peer.conn.closed) return;
+    if (this.#nameTaken(hello)) return this.#refuseTaken(peer, hello);
+    const authenticate = this.#authenticate;
+    if (authenticate === undefined) return this.#admit(peer, hello);
+    const { hostname, port } = peer.conn.remoteAddr;
+    let verdict: unknown;
+    try {
+      verdict = authenticate({
+        name: hello.name,
+        group: hello.group,
+        fields: hello.fields,
+        address: [hostname, port],
+      });
+    } catch (error) {
+      return this.#refuse(peer, this.#authFailure(peer, hello, "authenticate threw", error));
+    }
+    if (!isThenable(verdict)) return this.#decide(peer, hello, verdict, undefined);
+    // Until the verdict, read nothing more; what was already read waits.
+    peer.backlog = [];
+    peer.pendingHello = hello;
+    peer.conn.hold();
+    verdict.then(
+      (value) => this.#decide(peer, hello, value, undefined),
+      (error) => this.#decide(peer, hello, undefined, error ?? "rejected"),
+    );
+  }
+
+  /** Acts on what authenticate said; `failure` is what it threw. */
+  #decide(peer: Peer, hello: Hello, verdict: unknown, failure: unknown): void {
+    const backlog = peer.backlog;
+    peer.backlog = null;
+    peer.pendingHello = null;
+    if (this.#closing !== null || peer.conn.closed) return;
+    if (failure !== undefined) {
+      return this.#refuse(peer, this.#authFailure(peer, hello, "authenticate threw", failure));
+    }
+    if (verdict !== true) {
+      const reason = typeof verdict === "string"
+        ? verdict
+        : verdict === false
+        ? "refused"
+        : `authenticate returned ${String(verdict)}, not true`;
+      return this.#refuse(peer, this.#authFailure(peer, hello, reason));
+    }
+    // The name may have been taken while the verdict was pending.
+    if (this.#nameTaken(hello)) return this.#refuseTaken(peer, hello);
+    this.#admit(peer, hello);
+    if (backlog !== null) {
+      for (const payload of backlog) {
+        if (peer.conn.closed) break;
+        try {
+          this.#onFrame(peer, payload, true);
+        } catch (error) {
+          peer.conn.abort(error);
+          break;
+        }
+      }
+      peer.conn.release();
+    }
+  }
+
+  #nameTaken(hello: Hello): boolean {
+    return this.#uniqueNames && hello.name !== null && this.#registry.nameCount(hello.name) > 0;
+  }
+
+  #refuseTaken(peer: Peer, hello: Hello): void {
+    this.#refuse(peer, new ProtocolError(`the name ${JSON.stringify(hello.name)} is taken`));
+  }
+
+  #authFailure(
+    peer: Peer,
+    hello: Hello | null,
+    reason: string,
+    cause?: unknown,
+  ): AuthenticationFailed {
+    const { hostname, port } = peer.conn.remoteAddr;
+    return new AuthenticationFailed(
+      cause === undefined ? reason : `${reason}: ${String(cause)}`,
+      hello?.name ?? null,
+      [hostname, port],
+      cause === undefined ? undefined : { cause },
+    );
+  }
+
+  /** Turns a client away before it joins: `$DISCONN$`, then a clean close. */
+  #refuse(peer: Peer, error: HiSockError): void {
     clearTimeout(peer.helloTimer);
     peer.helloTimer = undefined;
-    if (this.#uniqueNames && hello.name !== null && this.#registry.nameCount(hello.name) > 0) {
-      throw new ProtocolError(`the name ${JSON.stringify(hello.name)} is taken`);
-    }
+    if (!peer.conn.closed) this.#dialect.writeDisconnect(peer.conn.out);
+    peer.conn.close();
+    this.#reportError(error, null);
+  }
+
+  #admit(peer: Peer, hello: Hello): void {
+    clearTimeout(peer.helloTimer);
+    peer.helloTimer = undefined;
     const { hostname, port } = peer.conn.remoteAddr;
     const info = makeClientInfo(hostname, port, hello.name, hello.group);
     peer.info = info;
     const joined = peer as JoinedPeer;
+    joined.seenReceived = joined.conn.bytesReceived;
+    joined.seenWritten = joined.conn.bytesWritten;
+    joined.lastSeen = Date.now();
+    if (this.#readPaused) {
+      joined.pressureHeld = true;
+      joined.conn.hold();
+    }
     this.#registry.add(joined);
     if (this.#announce) {
       const everyone = this.#registry.entries();
@@ -718,6 +1013,7 @@ export class HiSockServer {
 
   #onClose(peer: Peer, error: unknown): void {
     clearTimeout(peer.helloTimer);
+    peer.backlog = null;
     this.#peers.delete(peer);
     const info = peer.info;
     if (error !== undefined && error instanceof HiSockError) {
@@ -808,8 +1104,92 @@ export class HiSockServer {
     } catch {
       // Unknown or malformed: answered as "no such client".
     }
-    this.#dialect.writeClientInfo(peer.conn.out, found);
-    peer.conn.flushSoon();
+    // A client asking and never reading the answers meets the queue's cap.
+    this.#deliver(peer, (out) => this.#dialect.writeClientInfo(out, found));
+  }
+
+  /**
+   * Queues a frame the server sends on its own (a lookup's answer, a ping)
+   * under the slow-client policy.
+   */
+  #deliver(peer: Peer, write: (out: FrameWriter) => void): void {
+    try {
+      peer.conn.send(write);
+    } catch (error) {
+      if (!(error instanceof QueueFull)) throw error;
+      this.#overflow(peer, error);
+    }
+  }
+
+  /** A send to one client past the cap, with the queue untouched. */
+  #sendNearCap(conn: Connection, write: (out: FrameWriter) => void): boolean {
+    try {
+      return conn.send(write);
+    } catch (error) {
+      if (!(error instanceof QueueFull) || this.#slowClientPolicy === "throw") throw error;
+      conn.abort(new SlowConsumer(error.queued, error.limit));
+      return false;
+    }
+  }
+
+  /** A peer whose queue is full: dropped, or reported and skipped. */
+  #overflow(peer: Peer, error: QueueFull): void {
+    if (this.#slowClientPolicy === "disconnect") {
+      // Reported on `error` when the connection has closed (onClose).
+      peer.conn.abort(new SlowConsumer(error.queued, error.limit));
+    } else {
+      this.#reportError(error, peer.info);
+    }
+  }
+
+  /** Manual dispatch fell behind (`true`) or caught up: hold or release reading. */
+  #onPressure(high: boolean): void {
+    this.#readPaused = high;
+    for (const peer of this.#registry.entries()) {
+      if (high && !peer.pressureHeld) {
+        peer.pressureHeld = true;
+        peer.conn.hold();
+      } else if (!high && peer.pressureHeld) {
+        peer.pressureHeld = false;
+        peer.conn.release();
+      }
+    }
+  }
+
+  /**
+   * One pass over the clients, every quarter of the shorter keepalive
+   * period: a client that sent anything, or is taking data we queued, is
+   * alive; one silent for `interval` is pinged; one still silent `timeout`
+   * after the ping is dropped.
+   */
+  #keepaliveTick(): void {
+    const { interval, timeout } = this.#keepalive!;
+    const now = Date.now();
+    for (const peer of this.#registry.entries()) {
+      const conn = peer.conn;
+      if (conn.closed) continue;
+      const received = conn.bytesReceived;
+      const written = conn.bytesWritten;
+      if (
+        received !== peer.seenReceived || conn.held ||
+        (written !== peer.seenWritten && conn.bufferedAmount > 0)
+      ) {
+        peer.seenReceived = received;
+        peer.seenWritten = written;
+        peer.lastSeen = now;
+        peer.pingedAt = 0;
+        continue;
+      }
+      peer.seenWritten = written;
+      if (peer.pingedAt === 0) {
+        if (now - peer.lastSeen >= interval) {
+          peer.pingedAt = now;
+          this.#deliver(peer, (out) => this.#dialect.writeKeepalive(out));
+        }
+      } else if (now - peer.pingedAt >= timeout) {
+        conn.abort(new KeepaliveTimeout(now - peer.lastSeen));
+      }
+    }
   }
 
   #emit(event: string, args: unknown[], info: ClientInfo | null): void {
@@ -873,19 +1253,60 @@ export class HiSockServer {
    * each connection's output buffer, which leaves with that connection's
    * next write.
    */
-  #broadcast(peers: Iterable<Peer>, write: (writer: FrameWriter) => void): void {
+  #broadcast(peers: Iterable<Peer>, write: (writer: FrameWriter) => void): boolean {
     const scratch = this.#scratch;
     write(scratch);
     const frame = scratch.take();
+    let writable = true;
     for (const peer of peers) {
       if (peer.conn.closed) continue;
-      peer.conn.out.raw(frame);
-      peer.conn.flushSoon();
+      try {
+        if (!peer.conn.sendFrames(frame)) writable = false;
+      } catch (error) {
+        if (!(error instanceof QueueFull)) throw error;
+        // Per recipient, never midway through the others.
+        this.#overflow(peer, error);
+        writable = false;
+      }
     }
+    return writable;
   }
 }
 
 const CAST_FAILED = Symbol("cast failed");
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof value === "object" && value !== null &&
+    typeof (value as PromiseLike<unknown>).then === "function";
+}
+
+function checkPolicy(policy: SlowClientPolicy | undefined): SlowClientPolicy {
+  policy ??= "disconnect";
+  if (policy !== "disconnect" && policy !== "throw") {
+    throw new RangeError(`slowClientPolicy must be "disconnect" or "throw", not ${String(policy)}`);
+  }
+  return policy;
+}
+
+function resolveKeepalive(
+  option: boolean | KeepaliveOptions | undefined,
+  byDefault: boolean,
+): Required<KeepaliveOptions> | null {
+  const chosen = option ?? byDefault;
+  if (chosen === false) return null;
+  const settings = chosen === true ? {} : chosen;
+  if (typeof settings !== "object" || settings === null) {
+    throw new TypeError("keepalive must be a boolean or { interval, timeout }");
+  }
+  const interval = settings.interval ?? DEFAULT_KEEPALIVE_INTERVAL;
+  const timeout = settings.timeout ?? DEFAULT_KEEPALIVE_TIMEOUT;
+  for (const [name, value] of [["interval", interval], ["timeout", timeout]] as const) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`keepalive.${name} must be a positive integer (ms), not ${value}`);
+    }
+  }
+  return { interval, timeout };
+}
 
 function* filterIterator<T>(items: Iterable<T>, keep: (item: T) => boolean): Iterable<T> {
   for (const item of items) if (keep(item)) yield item;
@@ -928,8 +1349,13 @@ export async function startServer(
 ): Promise<HiSockServer> {
   const { hostname, port } = parseAddress(addr);
   // Validate the options before taking the port.
-  new Framing(options);
-  resolveDialect(options.dialect);
+  const dialect = resolveDialect(options.dialect);
+  resolveQueueLimits(options, new Framing(options));
+  checkPolicy(options.slowClientPolicy);
+  resolveKeepalive(options.keepalive, dialect.keepaliveByDefault);
+  new Dispatcher(options.dispatch ?? "immediate", () => {}, {
+    maxPending: options.maxPendingEvents,
+  });
   const transport = options.transport ?? defaultTransport;
   const listener = await transport.listen({ hostname, port, tls: options.tls });
   try {
