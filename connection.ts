@@ -21,8 +21,38 @@ export interface ConnectionEvents {
   onClose(error: unknown): void;
 }
 
-/** Output buffers above this size are not kept for reuse after a write. */
-const MAX_SPARE = 256 * 1024;
+/**
+ * Outgoing frames gather in a buffer of this size; when it is nearly full it
+ * is sealed and written while the next one fills. Buffers of exactly this
+ * size are shared among all connections through a small pool, so a busy
+ * connection does not allocate (and fault in) fresh memory for every batch.
+ */
+const BATCH = 64 * 1024;
+/**
+ * A batch is sealed at this fill, leaving room for the next small frame that
+ * would otherwise overflow it into a doubled, freshly copied buffer.
+ */
+const SEAL_AT = BATCH - 8 * 1024;
+/** Buffers kept in the shared pool, at most (4 MiB). */
+const POOL_MAX = 64;
+const pool: Uint8Array[] = [];
+/**
+ * A big buffer (a large frame's) up to this size is kept for the next batch
+ * while the connection is busy: a bulk sender then swaps two buffers instead
+ * of growing a fresh one for every write. It is dropped once idle.
+ */
+const MAX_SPARE = 8 * 1024 * 1024;
+/** An idle connection keeps an output buffer of at most this size. */
+const IDLE_BUFFER = 4 * 1024;
+const EMPTY = new Uint8Array(0);
+
+function takeBatchBuffer(): Uint8Array {
+  return pool.pop() ?? new Uint8Array(BATCH);
+}
+
+function giveBatchBuffer(buffer: Uint8Array): void {
+  if (pool.length < POOL_MAX) pool.push(buffer);
+}
 
 /** How much outgoing data a connection may hold (see {@linkcode Connection.send}). */
 export interface QueueLimits {
@@ -93,7 +123,13 @@ export class Connection implements ByteSink {
   readonly #events: ConnectionEvents;
   #flushScheduled = false;
   #writing = false;
+  /** Batches sealed and waiting for the write in flight, in order. */
+  #sealed: Uint8Array[] = [];
+  #sealedBytes = 0;
+  /** The last small buffer written, to continue in after the next seal. */
   #spare: Uint8Array | null = null;
+  /** The last big (over-batch) buffer written, reused while the connection is busy. */
+  #bigSpare: Uint8Array | null = null;
   #closed = false;
   #closeError: unknown = undefined;
   /** Bytes handed to the transport and not yet confirmed written. */
@@ -159,7 +195,7 @@ export class Connection implements ByteSink {
 
   /** Outgoing bytes queued or in flight, not yet taken by the runtime. */
   get bufferedAmount(): number {
-    return this.out.length + this.#inFlight;
+    return this.out.length + this.#sealedBytes + this.#inFlight;
   }
 
   /** Whether a frame was begun and not finished when the stream ended. */
@@ -279,25 +315,58 @@ export class Connection implements ByteSink {
     return this.bufferedAmount < this.#highWaterMark;
   }
 
-  /** Schedules a flush of {@linkcode Connection.out} at the end of this tick. */
+  /**
+   * Schedules a flush of {@linkcode Connection.out} at the end of this tick.
+   * Once a batch of nearly {@linkcode BATCH} bytes has built up it is sealed
+   * and its write started at once, so a long burst of sends overlaps with
+   * writing instead of growing one huge buffer.
+   */
   flushSoon(): void {
-    if (this.#flushScheduled || this.#writing || this.#closed) return;
+    if (this.#closed) return;
+    if (this.out.length >= SEAL_AT) {
+      this.#seal();
+      this.#writeNext();
+      return;
+    }
+    if (this.#flushScheduled || this.#writing) return;
     this.#flushScheduled = true;
     queueMicrotask(() => {
       this.#flushScheduled = false;
-      this.#flush();
+      // While a write is in flight frames keep gathering: its completion seals them.
+      if (this.#writing) return;
+      this.#seal();
+      this.#writeNext();
     });
   }
 
-  #flush(): void {
+  /** Moves what {@linkcode Connection.out} holds into the write queue. */
+  #seal(): void {
+    const length = this.out.length;
+    if (length === 0) return;
+    // Continue in a buffer of the kind just filled: the last small one
+    // written (most flushes are small), a pooled batch buffer during a
+    // burst, or the big spare while large frames stream.
+    let next: Uint8Array;
+    if (length >= SEAL_AT) {
+      next = this.#bigSpare ?? takeBatchBuffer();
+      this.#bigSpare = null;
+    } else {
+      next = this.#spare ?? new Uint8Array(Math.min(this.out.capacity, IDLE_BUFFER));
+      this.#spare = null;
+    }
+    const bytes = this.out.detach(next);
+    this.#sealed.push(bytes);
+    this.#sealedBytes += bytes.length;
+  }
+
+  #writeNext(): void {
     if (this.#writing || this.#closed) return;
-    if (this.out.length === 0) {
+    const bytes = this.#sealed.shift();
+    if (bytes === undefined) {
       this.#drained();
       return;
     }
-    const spare = this.#spare;
-    this.#spare = null;
-    const bytes = this.out.detach(spare ?? new Uint8Array(1024));
+    this.#sealedBytes -= bytes.length;
     this.#writing = true;
     this.#inFlight = bytes.length;
     this.transport.write(bytes).then(
@@ -306,10 +375,9 @@ export class Connection implements ByteSink {
         this.#inFlight = 0;
         this.bytesWritten += bytes.length;
         if (this.#closed) return;
-        if (bytes.buffer.byteLength <= MAX_SPARE) {
-          this.#spare = new Uint8Array(bytes.buffer);
-        }
-        this.#flush();
+        this.#recycle(bytes);
+        if (this.#sealed.length === 0) this.#seal();
+        this.#writeNext();
       },
       (error) => {
         this.#writing = false;
@@ -319,7 +387,22 @@ export class Connection implements ByteSink {
     );
   }
 
+  /** Returns a written buffer to the shared pool, or keeps it to continue in. */
+  #recycle(bytes: Uint8Array): void {
+    const buffer = new Uint8Array(bytes.buffer);
+    if (buffer.length === BATCH) giveBatchBuffer(buffer);
+    else if (buffer.length <= IDLE_BUFFER) this.#spare = buffer;
+    else if (buffer.length > BATCH && buffer.length <= MAX_SPARE) this.#bigSpare = buffer;
+  }
+
   #drained(): void {
+    // Idle: hold as little output memory as possible, so thousands of idle
+    // connections stay cheap.
+    this.#bigSpare = null;
+    if (this.out.length === 0 && this.out.capacity > IDLE_BUFFER) {
+      const buffer = this.out.detach(EMPTY);
+      if (buffer.buffer.byteLength === BATCH) giveBatchBuffer(new Uint8Array(buffer.buffer));
+    }
     const waiters = this.#drainWaiters;
     this.#drainWaiters = [];
     for (const resolve of waiters) resolve();
@@ -331,7 +414,7 @@ export class Connection implements ByteSink {
    * the connection closed).
    */
   drain(): Promise<void> {
-    if (this.#closed || (this.bufferedAmount === 0 && !this.#flushScheduled)) {
+    if (this.#closed || (this.bufferedAmount === 0 && !this.#flushScheduled && !this.#writing)) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
@@ -349,7 +432,10 @@ export class Connection implements ByteSink {
     const closed = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
     if (!this.#closeWhenFlushed) {
       this.#closeWhenFlushed = true;
-      if (!this.#writing && !this.#flushScheduled) this.#flush();
+      if (!this.#writing) {
+        this.#seal();
+        this.#writeNext();
+      }
     }
     return closed;
   }
@@ -378,7 +464,10 @@ export class Connection implements ByteSink {
     for (const resolve of this.#drainWaiters) resolve();
     this.#drainWaiters = [];
     // Free what was queued for a peer that will never take it.
+    this.#bigSpare = null;
     this.#spare = null;
+    this.#sealed = [];
+    this.#sealedBytes = 0;
     this.#scratch = null;
     try {
       this.out.detach(new Uint8Array(16));

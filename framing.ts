@@ -555,6 +555,11 @@ export class FrameWriter {
     return this.#length;
   }
 
+  /** The size of the buffer being written into. */
+  get capacity(): number {
+    return this.#buffer.length;
+  }
+
   /** Makes room for `extra` more bytes; callers check first, so this only grows. */
   #grow(extra: number): void {
     const needed = this.#length + extra;
@@ -711,7 +716,8 @@ export class FrameWriter {
   detach(replacement: Uint8Array): Uint8Array {
     if (this.#frameStart !== -1) throw new Error("a frame is open");
     const out = this.#buffer.subarray(0, this.#length);
-    this.#buffer = replacement.length > 0 ? replacement : new Uint8Array(1024);
+    // An empty replacement is fine: the first frame grows it.
+    this.#buffer = replacement;
     this.#length = 0;
     return out;
   }

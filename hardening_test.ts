@@ -194,9 +194,23 @@ describe("backpressure", () => {
 
       // A broadcast reaches the reader, skips the full one, and reports it;
       // it does not throw midway.
+      /** Fills "slow" up synchronously, so nothing drains before the next send. */
+      const fillNow = () => {
+        for (let i = 0; i < 400; i++) {
+          try {
+            server.sendClient("slow", "bulk", payload);
+          } catch (error) {
+            return error;
+          }
+        }
+        return null;
+      };
       for (let n = 0; n < 5; n++) {
-        // The kernel may have taken some meanwhile: fill it up again.
+        // The kernel may have taken some meanwhile: fill it up again. An
+        // await lets finished writes shrink the queue, hence the second,
+        // synchronous fill right before the broadcast.
         assert.ok(await fill() instanceof QueueFull);
+        assert.ok(fillNow() instanceof QueueFull);
         assert.equal(server.sendAllClients("pad", payload), false, "a recipient was full");
         server.sendAllClients("n", n);
         await server.drain("reader");
