@@ -11,7 +11,13 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import { checkCastType, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
+import {
+  castTypeFor,
+  checkCastType,
+  Dispatcher,
+  type DispatchMode,
+  type HandlerEntry,
+} from "./dispatcher.ts";
 import {
   ClientNotFound,
   ConnectionClosed,
@@ -207,15 +213,18 @@ export class HiSockClient {
 
   /**
    * Resolves when everything queued so far has been taken by the network
-   * (or the connection closed).
+   * (or the connection closed); with `below`, as soon as no more than that
+   * many bytes are still queued (a low-water mark keeps a pipeline full).
    *
    * @example
    * ```ts ignore
-   * if (!client.send("bulk", bigBytes)) await client.drain();
+   * if (!client.send("bulk", bigBytes)) await client.drain(256 * 1024);
    * ```
+   *
+   * @param below The queue size to wait for, in bytes; default 0.
    */
-  drain(): Promise<void> {
-    return this.#conn.drain();
+  drain(below = 0): Promise<void> {
+    return this.#conn.drain(below);
   }
 
   /**
@@ -635,7 +644,7 @@ export class HiSockClient {
 
   #cast(content: unknown, handler: HandlerEntry, owned: boolean): unknown {
     try {
-      return this.#dialect.cast(content, handler.type ?? "bytes", owned);
+      return this.#dialect.cast(content, castTypeFor(handler, this.#dispatcher), owned);
     } catch (error) {
       this.#reportError(
         error instanceof HiSockError ? error : new HiSockError(String(error), "INTERNAL"),

@@ -7,7 +7,13 @@
  */
 
 import { QueueFull } from "./errors.ts";
-import { FrameDecoder, FrameWriter, type Framing, type UnframedRule } from "./framing.ts";
+import {
+  type BufferSource,
+  FrameDecoder,
+  FrameWriter,
+  type Framing,
+  type UnframedRule,
+} from "./framing.ts";
 import type { ByteSink, NetAddress, TransportConn } from "./transport.ts";
 
 /** What a connection reports to its owner. */
@@ -37,11 +43,43 @@ const SEAL_AT = BATCH - 8 * 1024;
 const POOL_MAX = 64;
 const pool: Uint8Array[] = [];
 /**
- * A big buffer (a large frame's) up to this size is kept for the next batch
- * while the connection is busy: a bulk sender then swaps two buffers instead
- * of growing a fresh one for every write. It is dropped once idle.
+ * Big buffers (large frames') are pooled by size for the whole process, up
+ * to this many bytes in all: a bulk sender then cycles a few warm buffers
+ * instead of growing fresh ones, which are zeroed and faulted in page by
+ * page, for every write; and an idle connection holds none of them.
  */
-const MAX_SPARE = 8 * 1024 * 1024;
+const MAX_BIG_POOL = 32 * 1024 * 1024;
+const bigPool = new Map<number, Uint8Array[]>();
+let bigPoolBytes = 0;
+
+function takeBigBuffer(size: number): Uint8Array | undefined {
+  const buffer = bigPool.get(size)?.pop();
+  if (buffer !== undefined) bigPoolBytes -= buffer.length;
+  return buffer;
+}
+
+function giveBigBuffer(buffer: Uint8Array): void {
+  if (bigPoolBytes + buffer.length > MAX_BIG_POOL) return;
+  let list = bigPool.get(buffer.length);
+  if (list === undefined) bigPool.set(buffer.length, list = []);
+  list.push(buffer);
+  bigPoolBytes += buffer.length;
+}
+
+/**
+ * The process-wide buffer pools, as a {@linkcode BufferSource} for growing
+ * writers: batch-sized and big buffers are taken from and given back to them.
+ */
+const SHARED_BUFFERS: BufferSource = {
+  take: (size) => size === BATCH ? pool.pop() : size > BATCH ? takeBigBuffer(size) : undefined,
+  give: recycleBuffer,
+};
+
+/** Gives a whole buffer nobody uses any more back to the pool of its size. */
+function recycleBuffer(buffer: Uint8Array): void {
+  if (buffer.length === BATCH) giveBatchBuffer(buffer);
+  else if (buffer.length > BATCH) giveBigBuffer(buffer);
+}
 /** An idle connection keeps an output buffer of at most this size. */
 const IDLE_BUFFER = 4 * 1024;
 const EMPTY = new Uint8Array(0);
@@ -128,13 +166,12 @@ export class Connection implements ByteSink {
   #sealedBytes = 0;
   /** The last small buffer written, to continue in after the next seal. */
   #spare: Uint8Array | null = null;
-  /** The last big (over-batch) buffer written, reused while the connection is busy. */
-  #bigSpare: Uint8Array | null = null;
   #closed = false;
   #closeError: unknown = undefined;
   /** Bytes handed to the transport and not yet confirmed written. */
   #inFlight = 0;
-  #drainWaiters: Array<() => void> = [];
+  /** Who waits for the queue to shrink to at most `below` bytes. */
+  #drainWaiters: Array<{ below: number; resolve: () => void }> = [];
   #closeWaiters: Array<() => void> = [];
   /** Set by close(): end the connection once everything queued has left. */
   #closeWhenFlushed = false;
@@ -170,7 +207,7 @@ export class Connection implements ByteSink {
     const { highWaterMark, maxQueuedBytes } = resolveQueueLimits(limits, framing);
     this.#highWaterMark = highWaterMark;
     this.#maxQueuedBytes = maxQueuedBytes;
-    this.out = new FrameWriter(framing, 256);
+    this.out = new FrameWriter(framing, 256, SHARED_BUFFERS);
     this.#decoder = new FrameDecoder(
       framing,
       (payload, owned) => events.onFrame(payload, owned),
@@ -348,8 +385,8 @@ export class Connection implements ByteSink {
     // burst, or the big spare while large frames stream.
     let next: Uint8Array;
     if (length >= SEAL_AT) {
-      next = this.#bigSpare ?? takeBatchBuffer();
-      this.#bigSpare = null;
+      // A buffer of the size just filled suits the next frames of a stream.
+      next = takeBigBuffer(this.out.capacity) ?? takeBatchBuffer();
     } else {
       next = this.#spare ?? new Uint8Array(Math.min(this.out.capacity, IDLE_BUFFER));
       this.#spare = null;
@@ -378,6 +415,7 @@ export class Connection implements ByteSink {
         this.#recycle(bytes);
         if (this.#sealed.length === 0) this.#seal();
         this.#writeNext();
+        if (this.#drainWaiters.length > 0) this.#wakeDrainWaiters();
       },
       (error) => {
         this.#writing = false;
@@ -390,35 +428,45 @@ export class Connection implements ByteSink {
   /** Returns a written buffer to the shared pool, or keeps it to continue in. */
   #recycle(bytes: Uint8Array): void {
     const buffer = new Uint8Array(bytes.buffer);
-    if (buffer.length === BATCH) giveBatchBuffer(buffer);
-    else if (buffer.length <= IDLE_BUFFER) this.#spare = buffer;
-    else if (buffer.length > BATCH && buffer.length <= MAX_SPARE) this.#bigSpare = buffer;
+    if (buffer.length <= IDLE_BUFFER) this.#spare = buffer;
+    else recycleBuffer(buffer);
   }
 
   #drained(): void {
     // Idle: hold as little output memory as possible, so thousands of idle
     // connections stay cheap.
-    this.#bigSpare = null;
     if (this.out.length === 0 && this.out.capacity > IDLE_BUFFER) {
-      const buffer = this.out.detach(EMPTY);
-      if (buffer.buffer.byteLength === BATCH) giveBatchBuffer(new Uint8Array(buffer.buffer));
+      recycleBuffer(new Uint8Array(this.out.detach(EMPTY).buffer));
     }
-    const waiters = this.#drainWaiters;
-    this.#drainWaiters = [];
-    for (const resolve of waiters) resolve();
+    this.#wakeDrainWaiters();
     if (this.#closeWhenFlushed) this.abort();
   }
 
+  /** Resolves the drain waiters whose mark the queue is now at or under. */
+  #wakeDrainWaiters(): void {
+    const queued = this.bufferedAmount;
+    const waiting = this.#drainWaiters;
+    this.#drainWaiters = waiting.filter((waiter) => waiter.below < queued);
+    for (const waiter of waiting) if (waiter.below >= queued) waiter.resolve();
+  }
+
   /**
-   * Resolves when everything queued so far has been taken by the runtime (or
-   * the connection closed).
+   * Resolves when the queue of outgoing bytes has shrunk to `below` bytes or
+   * less — by default when everything queued so far has been taken by the
+   * runtime — or the connection closed. A sender that keeps a pipeline full
+   * waits for a low-water mark rather than for an empty queue.
+   *
+   * @param below The queue size to wait for, in bytes.
    */
-  drain(): Promise<void> {
-    if (this.#closed || (this.bufferedAmount === 0 && !this.#flushScheduled && !this.#writing)) {
+  drain(below = 0): Promise<void> {
+    if (
+      this.#closed ||
+      (this.bufferedAmount <= below && (below > 0 || (!this.#flushScheduled && !this.#writing)))
+    ) {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      this.#drainWaiters.push(resolve);
+      this.#drainWaiters.push({ below, resolve });
       this.flushSoon();
     });
   }
@@ -461,10 +509,9 @@ export class Connection implements ByteSink {
     this.#closed = true;
     this.transport.close();
     const reason = this.#closeError ?? error;
-    for (const resolve of this.#drainWaiters) resolve();
+    for (const waiter of this.#drainWaiters) waiter.resolve();
     this.#drainWaiters = [];
     // Free what was queued for a peer that will never take it.
-    this.#bigSpare = null;
     this.#spare = null;
     this.#sealed = [];
     this.#sealedBytes = 0;

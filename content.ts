@@ -75,12 +75,18 @@ export function isTuple(value: unknown): value is readonly unknown[] {
 }
 
 /** The words a handler may declare its content type with. */
-export type CastType = "bytes" | "str" | "int" | "bigint" | "float" | "bool" | "json";
+export type CastType = "bytes" | "view" | "str" | "int" | "bigint" | "float" | "bool" | "json";
 
 /** The TypeScript type each {@linkcode CastType} word produces. */
 export interface CastResult {
-  /** Raw bytes, as received. */
+  /** Raw bytes, as received; the handler may keep them. */
   bytes: Uint8Array;
+  /**
+   * Raw bytes lent for the synchronous part of the handler only (no copy):
+   * read them before returning or awaiting, or copy what you keep. With
+   * `dispatch: "manual"` handlers run later, so they get a copy anyway.
+   */
+  view: Uint8Array;
   /** UTF-8 text. */
   str: string;
   /** A safe integer. */
@@ -98,6 +104,7 @@ export interface CastResult {
 /** Every valid {@linkcode CastType}, for validating untyped callers. */
 export const CAST_TYPES: ReadonlySet<string> = new Set([
   "bytes",
+  "view",
   "str",
   "int",
   "bigint",
@@ -204,6 +211,8 @@ export function castBytes<T extends CastType>(
 ): CastResult[T];
 export function castBytes(bytes: Uint8Array, type: CastType, owned: boolean): unknown {
   switch (type) {
+    case "view":
+      return bytes;
     case "bytes":
       return owned ? bytes : copyBytes(bytes);
     case "str":

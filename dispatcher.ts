@@ -265,3 +265,17 @@ export function checkCastType(type: unknown): CastType {
   }
   return type as CastType;
 }
+
+/**
+ * The type a handler's content is cast to: what it declared (bytes when
+ * nothing), except that lent bytes (`"view"`) become a copy when the handler
+ * will run later, in manual dispatch, after the buffer has been reused.
+ *
+ * @param handler The handler.
+ * @param dispatcher Its dispatcher.
+ * @returns The type to cast to.
+ */
+export function castTypeFor(handler: HandlerEntry, dispatcher: Dispatcher): CastType {
+  const type = handler.type ?? "bytes";
+  return type === "view" && dispatcher.mode === "manual" ? "bytes" : type;
+}

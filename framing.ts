@@ -227,6 +227,11 @@ export interface UnframedRule {
  */
 const ALLOCATION_CREDIT = 64 * 1024;
 
+/** An assembly buffer up to this size is kept for reuse by the next large frame. */
+const MAX_SPILL = 16 * 1024 * 1024;
+/** After this many frames that needed no assembly, the kept buffer is let go. */
+const SPILL_IDLE_FRAMES = 64;
+
 /** The longest bare JSON object accepted, so a broken peer cannot grow memory. */
 const MAX_UNFRAMED = 64 * 1024;
 const OPEN_BRACE = 0x7b;
@@ -280,6 +285,9 @@ export class FrameDecoder {
   #payloadFill = 0;
   /** Bytes received on this stream so far: the allocation credit. */
   #received = 0;
+  /** The assembly buffer of the last large frame, reused for the next one. */
+  #spill: Uint8Array | null = null;
+  #framesSinceSpill = 0;
   #failed: Error | null = null;
   readonly #unframed: UnframedRule | null;
   /** Bytes of a bare payload gathered so far, or null when not inside one. */
@@ -342,10 +350,7 @@ export class FrameDecoder {
         payload.set(chunk.subarray(offset, offset + take), fill);
         this.#payloadFill = fill + take;
         offset += take;
-        if (this.#payloadFill === this.#payloadLength) {
-          this.#payload = null;
-          this.#onFrame(payload, true);
-        }
+        if (this.#payloadFill === this.#payloadLength) this.#deliverAssembled();
         continue;
       }
       if (
@@ -375,13 +380,20 @@ export class FrameDecoder {
       if (end - offset >= length) {
         this.#onFrame(chunk.subarray(offset, offset + length), owned);
         offset += length;
+        // Small frames again: the assembly buffer of past large ones may go.
+        if (this.#spill !== null && ++this.#framesSinceSpill > SPILL_IDLE_FRAMES) {
+          this.#spill = null;
+        }
       } else {
-        // Within the credit the whole buffer is allocated now; beyond it,
-        // only what this chunk holds (at least 64 KiB), grown as bytes come.
+        // Within the credit the whole buffer is ready now; beyond it, only
+        // what this chunk holds (at least 64 KiB), grown as bytes come.
         const credit = Math.max(ALLOCATION_CREDIT, this.#received);
-        this.#payload = new Uint8Array(
-          length <= credit ? length : Math.max(ALLOCATION_CREDIT, end - offset),
-        );
+        const wanted = length <= credit ? length : Math.max(ALLOCATION_CREDIT, end - offset);
+        const spill = this.#spill;
+        // The assembly buffer is reused from frame to frame: fresh memory of
+        // this size is zeroed and faulted in page by page, which costs far
+        // more than the copy a handler that keeps the bytes makes.
+        this.#payload = spill !== null && spill.length >= wanted ? spill : new Uint8Array(wanted);
         this.#payloadLength = length;
         this.#payloadFill = 0;
       }
@@ -417,6 +429,20 @@ export class FrameDecoder {
     grown.set(old.subarray(0, this.#payloadFill));
     this.#payload = grown;
     return grown;
+  }
+
+  /**
+   * Hands over a payload assembled across chunks. The buffer is kept for
+   * the next large frame, so the payload is lent (`owned` false): a handler
+   * that keeps the bytes gets a copy, one that only reads them costs nothing.
+   */
+  #deliverAssembled(): void {
+    const payload = this.#payload!;
+    const length = this.#payloadLength;
+    this.#payload = null;
+    this.#spill = payload.length <= MAX_SPILL ? payload : null;
+    this.#framesSinceSpill = 0;
+    this.#onFrame(payload.length === length ? payload : payload.subarray(0, length), false);
   }
 
   /**
@@ -487,7 +513,8 @@ export class FrameDecoder {
     if (payload.length - this.#payloadFill < minimum) {
       payload = this.#grow(this.#payloadFill + Math.max(minimum, 1));
     }
-    return payload.subarray(this.#payloadFill);
+    // The buffer may be a reused one longer than this frame: stop at its end.
+    return payload.subarray(this.#payloadFill, this.#payloadLength);
   }
 
   /**
@@ -501,14 +528,28 @@ export class FrameDecoder {
     if (payload === null) throw new Error("commitDirect without a direct target");
     this.#received += count;
     this.#payloadFill += count;
-    if (this.#payloadFill === this.#payloadLength) {
-      this.#payload = null;
-      this.#onFrame(payload, true);
-    }
+    if (this.#payloadFill === this.#payloadLength) this.#deliverAssembled();
   }
 }
 
 const textEncoder = new TextEncoder();
+
+/**
+ * A source of reusable buffers for a {@linkcode FrameWriter} (a pool).
+ *
+ * @example A pool that keeps nothing
+ * ```ts
+ * import type { BufferSource } from "./framing.ts";
+ * const none: BufferSource = { take: () => undefined, give: () => {} };
+ * console.log(none.take(1024)); // undefined
+ * ```
+ */
+export interface BufferSource {
+  /** A buffer of exactly `size` bytes whose contents may be overwritten, if one is at hand. */
+  take(size: number): Uint8Array | undefined;
+  /** A buffer the writer no longer uses. */
+  give(buffer: Uint8Array): void;
+}
 
 /**
  * Up to this many bytes are copied in a plain loop rather than with
@@ -539,15 +580,20 @@ export class FrameWriter {
   #length = 0;
   #frameStart = -1;
 
+  readonly #buffers: BufferSource | undefined;
+
   /**
    * Makes an empty writer.
    *
    * @param framing The agreed framing.
    * @param initialSize The buffer's first capacity in bytes.
+   * @param buffers Where to take bigger buffers from, and give outgrown ones
+   *   back to, when the writer grows (fresh large buffers are costly).
    */
-  constructor(framing: Framing, initialSize = 1024) {
+  constructor(framing: Framing, initialSize = 1024, buffers?: BufferSource) {
     this.framing = framing;
     this.#buffer = new Uint8Array(initialSize);
+    this.#buffers = buffers;
   }
 
   /** Bytes written and not yet taken. */
@@ -565,9 +611,11 @@ export class FrameWriter {
     const needed = this.#length + extra;
     let size = Math.max(this.#buffer.length * 2, 256);
     while (size < needed) size *= 2;
-    const grown = new Uint8Array(size);
-    grown.set(this.#buffer.subarray(0, this.#length));
+    const old = this.#buffer;
+    const grown = this.#buffers?.take(size) ?? new Uint8Array(size);
+    grown.set(old.subarray(0, this.#length));
     this.#buffer = grown;
+    this.#buffers?.give(old);
   }
 
   /** Starts a frame: reserves its header. */

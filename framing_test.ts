@@ -179,12 +179,31 @@ describe("FrameDecoder", () => {
     assert.equal(seen[0][1], true);
     assert.equal(seen[0][0].buffer, frame.buffer, "an owned chunk's payload is a view, not a copy");
     assert.equal(seen[1][1], false);
-    // Across chunks the payload is assembled into memory of its own: owned.
+    // Across chunks the payload is assembled in a buffer the decoder reuses
+    // for the next large frame: lent, not owned.
     const spanning = new FrameDecoder(framing, (payload, isOwned) => seen.push([payload, isOwned]));
-    spanning.push(frame.subarray(0, 17), false);
-    spanning.push(frame.subarray(17), false);
-    assert.equal(seen[2][1], true);
+    spanning.push(frame.subarray(0, 17), true);
+    spanning.push(frame.subarray(17), true);
+    assert.equal(seen[2][1], false);
     assert.equal(decoder.decode(seen[2][0]), "abc");
+  });
+
+  test("the assembly buffer is reused across large frames, never past a frame's end", () => {
+    const seen: Array<{ copy: Uint8Array; view: Uint8Array; owned: boolean }> = [];
+    const frames = new FrameDecoder(framing, (payload, owned) => {
+      seen.push({ copy: payload.slice(), view: payload, owned });
+    });
+    const big = new Uint8Array(50_000).fill(1);
+    const smaller = new Uint8Array(30_000).fill(2);
+    const stream = concat([encodeFrame(big, framing), encodeFrame(smaller, framing)]);
+    // Chunks that split both frames, so both are assembled.
+    for (let offset = 0; offset < stream.length; offset += 7_000) {
+      frames.push(stream.subarray(offset, offset + 7_000), false);
+    }
+    assert.deepEqual(seen.map((s) => [s.copy.length, s.owned]), [[50_000, false], [30_000, false]]);
+    assert.deepEqual(seen[0].copy, big);
+    assert.deepEqual(seen[1].copy, smaller);
+    assert.equal(seen[1].view.buffer, seen[0].view.buffer, "the second frame reused the buffer");
   });
 
   test("direct targets let a reader fill a large payload in place", () => {

@@ -16,7 +16,13 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName, Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import { checkCastType, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
+import {
+  castTypeFor,
+  checkCastType,
+  Dispatcher,
+  type DispatchMode,
+  type HandlerEntry,
+} from "./dispatcher.ts";
 import {
   AuthenticationFailed,
   ClientNotFound,
@@ -556,9 +562,11 @@ export class HiSockServer {
    * ```
    *
    * @param client Which client.
+   * @param below Resolve as soon as no more than this many bytes are queued
+   *   for it (a low-water mark); default 0, everything taken.
    */
-  drain(client: ClientRef): Promise<void> {
-    return this.#find(client).conn.drain();
+  drain(client: ClientRef, below = 0): Promise<void> {
+    return this.#find(client).conn.drain(below);
   }
 
   // Sends.
@@ -1070,7 +1078,7 @@ export class HiSockServer {
 
   #cast(content: unknown, handler: HandlerEntry, owned: boolean, info: ClientInfo): unknown {
     try {
-      return this.#dialect.cast(content, handler.type ?? "bytes", owned);
+      return this.#dialect.cast(content, castTypeFor(handler, this.#dispatcher), owned);
     } catch (error) {
       this.#dispatcher.fail(wrapError(error, "cast failed"), info);
       return CAST_FAILED;

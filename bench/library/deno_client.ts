@@ -14,10 +14,10 @@
 
 import { connect, type HiSockClient } from "../../mod.ts";
 import {
-  belowLowWater,
   type BenchId,
   connectionsParams,
   HIGH_WATER,
+  LOW_WATER,
   now,
   parseBenchId,
   SIZES,
@@ -36,11 +36,11 @@ const ADDR: [string, number] = ["127.0.0.1", port];
 async function stream(messages: number, size: number): Promise<void> {
   const client = await connect(ADDR, { name: "streamer" });
   const payload = new Uint8Array(size).fill(0x42);
-  const buffered = () => client.bufferedAmount;
   for (let i = 0; i < messages; i++) {
     payload[0] = i & 0xff;
     client.send("bench", payload);
-    if (client.bufferedAmount >= HIGH_WATER) await belowLowWater(buffered);
+    // The baseline's marks: pause at 4 MiB queued, go on below 1 MiB.
+    if (client.bufferedAmount >= HIGH_WATER) await client.drain(LOW_WATER);
   }
   await client.closed;
 }

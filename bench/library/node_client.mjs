@@ -9,10 +9,10 @@
 import process from "node:process";
 import { connect } from "../../npm/esm/mod.js";
 import {
-  belowLowWater,
   connectionsParams,
   deferred,
   HIGH_WATER,
+  LOW_WATER,
   now,
   parseBenchId,
   SIZES,
@@ -31,11 +31,11 @@ const ADDR = ["127.0.0.1", port];
 async function stream(messages, size) {
   const client = await connect(ADDR, { name: "streamer" });
   const payload = new Uint8Array(size).fill(0x42);
-  const buffered = () => client.bufferedAmount;
   for (let i = 0; i < messages; i++) {
     payload[0] = i & 0xff;
     client.send("bench", payload);
-    if (client.bufferedAmount >= HIGH_WATER) await belowLowWater(buffered);
+    // The baseline's marks: pause at 4 MiB queued, go on below 1 MiB.
+    if (client.bufferedAmount >= HIGH_WATER) await client.drain(LOW_WATER);
   }
   await client.closed;
 }

@@ -49,8 +49,3 @@ export function deferred() {
 export const HIGH_WATER = 4 * 1024 * 1024;
 /** ... until the backlog is below this. */
 export const LOW_WATER = 1024 * 1024;
-
-/** Polls once per macrotask until `buffered()` is below LOW_WATER. */
-export async function belowLowWater(buffered) {
-  while (buffered() >= LOW_WATER) await new Promise((r) => setImmediate(r));
-}

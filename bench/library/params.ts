@@ -69,12 +69,3 @@ export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeou
 export const HIGH_WATER = 4 * 1024 * 1024;
 /** ... until the backlog is below this. */
 export const LOW_WATER = 1024 * 1024;
-
-/**
- * Waits until `buffered()` is below {@linkcode LOW_WATER}. The client API has
- * no drain promise, so this polls once per macrotask; it runs only when the
- * backlog passed {@linkcode HIGH_WATER}, i.e. a few times per run.
- */
-export async function belowLowWater(buffered: () => number): Promise<void> {
-  while (buffered() >= LOW_WATER) await sleep(0);
-}
