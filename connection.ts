@@ -207,7 +207,9 @@ export class Connection implements ByteSink {
     const { highWaterMark, maxQueuedBytes } = resolveQueueLimits(limits, framing);
     this.#highWaterMark = highWaterMark;
     this.#maxQueuedBytes = maxQueuedBytes;
-    this.out = new FrameWriter(framing, 256, SHARED_BUFFERS);
+    // No output buffer until the first frame: most of an idle server's
+    // connections never need one.
+    this.out = new FrameWriter(framing, 0, SHARED_BUFFERS);
     this.#decoder = new FrameDecoder(
       framing,
       (payload, owned) => events.onFrame(payload, owned),

@@ -32,7 +32,11 @@ export interface RegistryEntry {
  */
 export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
   readonly #byAddress = new Map<string, E>();
-  readonly #byName = new Map<string, Set<E>>();
+  /**
+   * Names are nearly always unique, so a name maps to its one holder and
+   * only a shared name to a set: thousands of clients cost no set each.
+   */
+  readonly #byName = new Map<string, E | Set<E>>();
   readonly #byGroup = new Map<string, Set<E>>();
 
   /** How many clients are registered. */
@@ -55,7 +59,7 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
       throw new Error(`${entry.info.ipstr} is already registered`);
     }
     this.#byAddress.set(entry.info.ipstr, entry);
-    addTo(this.#byName, entry.info.name, entry);
+    this.#addName(entry.info.name, entry);
     addTo(this.#byGroup, entry.info.group, entry);
   }
 
@@ -68,7 +72,7 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
   remove(entry: E): boolean {
     if (this.#byAddress.get(entry.info.ipstr) !== entry) return false;
     this.#byAddress.delete(entry.info.ipstr);
-    removeFrom(this.#byName, entry.info.name, entry);
+    this.#removeName(entry.info.name, entry);
     removeFrom(this.#byGroup, entry.info.group, entry);
     return true;
   }
@@ -84,8 +88,8 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     const old = entry.info;
     if (old.ipstr !== info.ipstr) throw new Error("a client's address cannot change");
     if (old.name !== info.name) {
-      removeFrom(this.#byName, old.name, entry);
-      addTo(this.#byName, info.name, entry);
+      this.#removeName(old.name, entry);
+      this.#addName(info.name, entry);
     }
     if (old.group !== info.group) {
       removeFrom(this.#byGroup, old.group, entry);
@@ -110,7 +114,7 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
    */
   byName(name: string): E | undefined {
     const holders = this.#byName.get(name);
-    return holders === undefined ? undefined : holders.values().next().value;
+    return holders instanceof Set ? holders.values().next().value : holders;
   }
 
   /**
@@ -119,7 +123,27 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
    * @param name The name.
    */
   nameCount(name: string): number {
-    return this.#byName.get(name)?.size ?? 0;
+    const holders = this.#byName.get(name);
+    return holders === undefined ? 0 : holders instanceof Set ? holders.size : 1;
+  }
+
+  #addName(name: string | null, entry: E): void {
+    if (name === null) return;
+    const holders = this.#byName.get(name);
+    if (holders === undefined) this.#byName.set(name, entry);
+    else if (holders instanceof Set) holders.add(entry);
+    // Insertion order keeps the longest holder first.
+    else this.#byName.set(name, new Set([holders, entry]));
+  }
+
+  #removeName(name: string | null, entry: E): void {
+    if (name === null) return;
+    const holders = this.#byName.get(name);
+    if (holders === entry) this.#byName.delete(name);
+    else if (holders instanceof Set) {
+      holders.delete(entry);
+      if (holders.size === 1) this.#byName.set(name, holders.values().next().value!);
+    }
   }
 
   /**

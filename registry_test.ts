@@ -1,0 +1,61 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ClientRegistry } from "./registry.ts";
+import { makeClientInfo } from "./client_info.ts";
+
+const entry = (port: number, name: string | null, group: string | null) => ({
+  info: makeClientInfo("127.0.0.1", port, name, group),
+});
+
+test("lookups by address, name and group follow adds, updates and removes", () => {
+  const registry = new ClientRegistry();
+  const alice = entry(1, "alice", "red");
+  const bob = entry(2, "bob", "red");
+  const nobody = entry(3, null, null);
+  registry.add(alice);
+  registry.add(bob);
+  registry.add(nobody);
+  assert.equal(registry.size, 3);
+  assert.equal(registry.byAddress("127.0.0.1:2"), bob);
+  assert.equal(registry.byName("alice"), alice);
+  assert.equal(registry.nameCount("alice"), 1);
+  assert.deepEqual([...registry.group("red")!], [alice, bob]);
+  assert.equal(registry.group("blue"), undefined);
+
+  registry.update(bob, makeClientInfo("127.0.0.1", 2, "robert", "blue"));
+  assert.equal(registry.byName("bob"), undefined);
+  assert.equal(registry.byName("robert"), bob);
+  assert.deepEqual([...registry.group("red")!], [alice]);
+  assert.deepEqual([...registry.group("blue")!], [bob]);
+
+  assert.equal(registry.remove(alice), true);
+  assert.equal(registry.remove(alice), false);
+  assert.equal(registry.group("red"), undefined, "an emptied group is gone");
+  assert.equal(registry.byName("alice"), undefined);
+  assert.deepEqual([...registry.entries()], [bob, nobody]);
+  assert.throws(() => registry.add(entry(2, "x", null)), /already registered/);
+  assert.throws(() => registry.update(bob, makeClientInfo("127.0.0.1", 9, "x", null)));
+});
+
+test("a shared name finds the client that has held it longest, in every transition", () => {
+  const registry = new ClientRegistry();
+  const first = entry(1, "sam", null);
+  const second = entry(2, "sam", null);
+  const third = entry(3, "other", null);
+  registry.add(first);
+  registry.add(second);
+  assert.equal(registry.nameCount("sam"), 2);
+  assert.equal(registry.byName("sam"), first);
+  registry.update(third, third.info); // not registered: a no-op on indexes
+  registry.add(third);
+  registry.update(third, makeClientInfo("127.0.0.1", 3, "sam", null));
+  assert.equal(registry.nameCount("sam"), 3);
+  registry.remove(first);
+  assert.equal(registry.byName("sam"), second);
+  registry.remove(second);
+  assert.equal(registry.byName("sam"), third);
+  assert.equal(registry.nameCount("sam"), 1);
+  registry.remove(third);
+  assert.equal(registry.nameCount("sam"), 0);
+  assert.equal(registry.byName("sam"), undefined);
+});
