@@ -39,8 +39,8 @@ const BATCH = 64 * 1024;
  * would otherwise overflow it into a doubled, freshly copied buffer.
  */
 const SEAL_AT = BATCH - 8 * 1024;
-/** Buffers kept in the shared pool, at most (4 MiB). */
-const POOL_MAX = 64;
+/** Buffers kept in the shared pool, at most (1 MiB): enough for a stream in flight. */
+const POOL_MAX = 16;
 const pool: Uint8Array[] = [];
 /**
  * Big buffers (large frames') are pooled by size for the whole process, up
@@ -48,7 +48,9 @@ const pool: Uint8Array[] = [];
  * instead of growing fresh ones, which are zeroed and faulted in page by
  * page, for every write; and an idle connection holds none of them.
  */
-const MAX_BIG_POOL = 32 * 1024 * 1024;
+const MAX_BIG_POOL = 16 * 1024 * 1024;
+/** Big buffers kept per size, at most. */
+const BIG_PER_SIZE = 4;
 const bigPool = new Map<number, Uint8Array[]>();
 let bigPoolBytes = 0;
 
@@ -62,6 +64,8 @@ function giveBigBuffer(buffer: Uint8Array): void {
   if (bigPoolBytes + buffer.length > MAX_BIG_POOL) return;
   let list = bigPool.get(buffer.length);
   if (list === undefined) bigPool.set(buffer.length, list = []);
+  // A stream keeps a few batches in flight; more of one size is waste.
+  if (list.length >= BIG_PER_SIZE) return;
   list.push(buffer);
   bigPoolBytes += buffer.length;
 }
@@ -349,6 +353,12 @@ export class Connection implements ByteSink {
   sendFrames(frames: Uint8Array): boolean {
     const queued = this.bufferedAmount + frames.length;
     if (queued > this.#maxQueuedBytes) throw new QueueFull(queued, this.#maxQueuedBytes);
+    // Seal a well-filled batch rather than outgrow it into a doubled copy.
+    const out = this.out;
+    if (out.length >= BATCH / 2 && out.length + frames.length > out.capacity) {
+      this.#seal();
+      this.#writeNext();
+    }
     this.out.raw(frames);
     this.flushSoon();
     return this.bufferedAmount < this.#highWaterMark;

@@ -242,6 +242,8 @@ export class HiSockServer {
   readonly #authenticate: ServerOptions["authenticate"];
   readonly #keepalive: Required<KeepaliveOptions> | null;
   #keepaliveTimer: ReturnType<typeof setInterval> | undefined;
+  #keepaliveTickMs = 0;
+  #lastKeepaliveTick = 0;
   /** Whether reading is paused because manual dispatch is behind. */
   #readPaused = false;
   /** Where broadcasts are encoded once before being copied to every connection. */
@@ -277,6 +279,8 @@ export class HiSockServer {
       const { interval, timeout } = this.#keepalive;
       // A quarter of the shorter period: a ping or a drop comes at most that late.
       const tick = Math.max(5, Math.floor(Math.min(interval, timeout) / 4));
+      this.#keepaliveTickMs = tick;
+      this.#lastKeepaliveTick = Date.now();
       this.#keepaliveTimer = setInterval(() => this.#keepaliveTick(), tick);
     }
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
@@ -1173,7 +1177,16 @@ export class HiSockServer {
   #keepaliveTick(): void {
     const { interval, timeout } = this.#keepalive!;
     const now = Date.now();
+    // A tick that comes much too late means this process was stalled (a
+    // long handler, an overloaded machine): while it could not read, its
+    // peers' bytes waited in the kernel. That time is not their silence.
+    const stalled = now - this.#lastKeepaliveTick - 2 * this.#keepaliveTickMs;
+    this.#lastKeepaliveTick = now;
     for (const peer of this.#registry.entries()) {
+      if (stalled > 0) {
+        peer.lastSeen += stalled;
+        if (peer.pingedAt !== 0) peer.pingedAt += stalled;
+      }
       const conn = peer.conn;
       if (conn.closed) continue;
       const received = conn.bytesReceived;

@@ -21,7 +21,7 @@ import type {
  * read, so it starts small (thousands of idle clients stay cheap) and doubles
  * while reads fill it, up to the size where bigger reads stop paying off.
  */
-const MIN_READ = 512;
+const MIN_READ = 1024;
 const MAX_READ = 256 * 1024;
 /** Payloads with at least this much still to come are read straight into place. */
 const DIRECT_READ_MIN = 64 * 1024;
