@@ -9,7 +9,7 @@
 import { type ClientInfo, makeClientInfo } from "./client_info.ts";
 import { decodeUtf8, type Sendable } from "./content.ts";
 import { ProtocolError, UnsupportedContent } from "./errors.ts";
-import type { Hello } from "./dialect.ts";
+import type { Dialect, Hello } from "./dialect.ts";
 import type { FrameWriter } from "./framing.ts";
 import { pyJsonDumps } from "./pyjson.ts";
 
@@ -312,3 +312,57 @@ function rejectMaps(value: object, depth = 0): void {
     }
   }
 }
+
+/**
+ * The writers Python hisock 2.x and 3.0a spell alike, given how each writes
+ * client info: raw content, presence, lookup answers, heartbeats, leaving,
+ * renames (an empty value keeps the current one: neither can clear a name)
+ * and lookups. v1 takes them too and overrides the ones it spells with a
+ * space after the word.
+ *
+ * @param infoJson How the dialect writes client info.
+ * @returns The writers, to spread into a dialect.
+ */
+export function sharedWriters(
+  infoJson: (info: ClientInfo) => string,
+): Pick<
+  Dialect,
+  | "writeRaw"
+  | "writeJoin"
+  | "writeLeave"
+  | "writeClientInfo"
+  | "writeKeepalive"
+  | "writeKeepaliveAck"
+  | "writeDisconnect"
+  | "writeClose"
+  | "writeRename"
+  | "writeRegroup"
+  | "writeGetClient"
+> {
+  return {
+    writeRaw(writer: FrameWriter, content: Sendable): void {
+      writer.begin();
+      try {
+        writeLegacyContent(writer, content);
+        writer.end();
+      } catch (error) {
+        writer.abort();
+        throw error;
+      }
+    },
+    writeJoin: (writer, info) => writeWord(writer, WORDS.join, infoJson(info)),
+    writeLeave: (writer, info) => writeWord(writer, WORDS.leave, infoJson(info)),
+    writeClientInfo: (writer, info) =>
+      writeWord(writer, NO_WORD, info ? infoJson(info) : '{"traceback": "$NOEXIST$"}'),
+    writeKeepalive: (writer) => writeWord(writer, WORDS.keepalive),
+    writeKeepaliveAck: (writer) => writeWord(writer, WORDS.keepaliveAck),
+    writeDisconnect: (writer) => writeWord(writer, WORDS.disconnect),
+    writeClose: (writer) => writeWord(writer, WORDS.close),
+    writeRename: (writer, name) => writeWord(writer, WORDS.rename, name ?? ""),
+    writeRegroup: (writer, group) => writeWord(writer, WORDS.regroup, group ?? ""),
+    writeGetClient: (writer, ref) => writeWord(writer, WORDS.getClient, ref),
+  };
+}
+
+/** A lookup answer has no word before its JSON. */
+const NO_WORD = new Uint8Array(0);

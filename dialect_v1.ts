@@ -27,6 +27,7 @@ import {
   parseHelloJson,
   parseLegacyClientInfoReply,
   protocolText,
+  sharedWriters,
   startsWith,
   WORDS,
   writeLegacyContent,
@@ -131,25 +132,10 @@ export const v1: Dialect = {
       throw error;
     }
   },
-  writeRaw(writer: FrameWriter, content: Sendable): void {
-    writer.begin();
-    try {
-      writeLegacyContent(writer, content);
-      writer.end();
-    } catch (error) {
-      writer.abort();
-      throw error;
-    }
-  },
+  ...sharedWriters(clientInfoJson),
+  // v1 puts a space after these words.
   writeJoin: (writer, info) => writeWord(writer, WORDS.join, " " + clientInfoJson(info)),
   writeLeave: (writer, info) => writeWord(writer, WORDS.leave, " " + clientInfoJson(info)),
-  writeClientInfo(writer: FrameWriter, info: ClientInfo | null): void {
-    writeWord(writer, EMPTY, info ? clientInfoJson(info) : '{"traceback": "$NOEXIST$"}');
-  },
-  writeKeepalive: (writer) => writeWord(writer, WORDS.keepalive),
-  writeKeepaliveAck: (writer) => writeWord(writer, WORDS.keepaliveAck),
-  writeDisconnect: (writer) => writeWord(writer, WORDS.disconnect),
-  writeClose: (writer) => writeWord(writer, WORDS.close),
   // The bare word (framed) is how a 1.2 server is told to reset to None.
   writeRename: (writer, name) => writeWord(writer, WORDS.rename, name === null ? "" : " " + name),
   writeRegroup: (writer, group) =>

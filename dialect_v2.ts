@@ -15,7 +15,6 @@
  * @module
  */
 
-import type { ClientInfo } from "./client_info.ts";
 import { castBytes, type Sendable } from "./content.ts";
 import {
   clientInfoJson,
@@ -27,6 +26,7 @@ import {
   parseHelloJson,
   parseLegacyClientInfoReply,
   protocolText,
+  sharedWriters,
   startsWith,
   WORDS,
   writeLegacyContent,
@@ -112,29 +112,7 @@ export const v2: Dialect = {
       throw error;
     }
   },
-  writeRaw(writer: FrameWriter, content: Sendable): void {
-    writer.begin();
-    try {
-      writeLegacyContent(writer, content);
-      writer.end();
-    } catch (error) {
-      writer.abort();
-      throw error;
-    }
-  },
-  writeJoin: (writer, info) => writeWord(writer, WORDS.join, clientInfoJson(info)),
-  writeLeave: (writer, info) => writeWord(writer, WORDS.leave, clientInfoJson(info)),
-  writeClientInfo(writer: FrameWriter, info: ClientInfo | null): void {
-    writeWord(writer, EMPTY, info ? clientInfoJson(info) : '{"traceback": "$NOEXIST$"}');
-  },
-  writeKeepalive: (writer) => writeWord(writer, WORDS.keepalive),
-  writeKeepaliveAck: (writer) => writeWord(writer, WORDS.keepaliveAck),
-  writeDisconnect: (writer) => writeWord(writer, WORDS.disconnect),
-  writeClose: (writer) => writeWord(writer, WORDS.close),
-  // v2 has no way to clear a name: an empty value keeps the current one.
-  writeRename: (writer, name) => writeWord(writer, WORDS.rename, name ?? ""),
-  writeRegroup: (writer, group) => writeWord(writer, WORDS.regroup, group ?? ""),
-  writeGetClient: (writer, ref) => writeWord(writer, WORDS.getClient, ref),
+  ...sharedWriters(clientInfoJson),
 };
 
 /**

@@ -20,7 +20,6 @@
  * @module
  */
 
-import type { ClientInfo } from "./client_info.ts";
 import {
   castBytes,
   type CastResult,
@@ -39,9 +38,9 @@ import {
   parseHelloJson,
   parseLegacyClientInfoReply,
   protocolText,
+  sharedWriters,
   startsWith,
   WORDS,
-  writeLegacyContent,
   writeWord,
 } from "./dialect_common.ts";
 import type { ClientBoundMessage, Dialect, Hello, ServerBoundMessage } from "./dialect.ts";
@@ -158,29 +157,7 @@ export const v3: Dialect = {
       throw error;
     }
   },
-  writeRaw(writer: FrameWriter, content: Sendable): void {
-    writer.begin();
-    try {
-      writeLegacyContent(writer, content);
-      writer.end();
-    } catch (error) {
-      writer.abort();
-      throw error;
-    }
-  },
-  writeJoin: (writer, info) => writeWord(writer, WORDS.join, clientInfoJsonV3(info)),
-  writeLeave: (writer, info) => writeWord(writer, WORDS.leave, clientInfoJsonV3(info)),
-  writeClientInfo(writer: FrameWriter, info: ClientInfo | null): void {
-    writeWord(writer, EMPTY, info ? clientInfoJsonV3(info) : '{"traceback": "$NOEXIST$"}');
-  },
-  writeKeepalive: (writer) => writeWord(writer, WORDS.keepalive),
-  writeKeepaliveAck: (writer) => writeWord(writer, WORDS.keepaliveAck),
-  writeDisconnect: (writer) => writeWord(writer, WORDS.disconnect),
-  writeClose: (writer) => writeWord(writer, WORDS.close),
-  // v3 has no way to clear a name: an empty value keeps the current one.
-  writeRename: (writer, name) => writeWord(writer, WORDS.rename, name ?? ""),
-  writeRegroup: (writer, group) => writeWord(writer, WORDS.regroup, group ?? ""),
-  writeGetClient: (writer, ref) => writeWord(writer, WORDS.getClient, ref),
+  ...sharedWriters(clientInfoJsonV3),
 };
 
 /** `$CMD$name$MSG$<content>`; without `$MSG$` the rest is the command. */
