@@ -1,0 +1,112 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { castTypeFor, checkCastType, Dispatcher, HandlerMap } from "./dispatcher.ts";
+import { HandlerError, type HiSockError } from "./errors.ts";
+
+function collecting() {
+  const errors: Array<[HiSockError, unknown]> = [];
+  return {
+    errors,
+    onError: (error: HiSockError, context: unknown) => errors.push([error, context]),
+  };
+}
+
+test("immediate mode runs handlers at once, in order", () => {
+  const { onError } = collecting();
+  const dispatcher = new Dispatcher("immediate", onError);
+  const seen: string[] = [];
+  dispatcher.commands.add("a", "str", (text: string) => seen.push(`1:${text}`));
+  dispatcher.commands.add("a", "str", (text: string) => seen.push(`2:${text}`));
+  for (const handler of dispatcher.commands.get("a")) dispatcher.invoke("a", handler, ["x"]);
+  assert.deepEqual(seen, ["1:x", "2:x"]);
+  assert.equal(dispatcher.pending, 0);
+});
+
+test("manual mode queues until run(), and reading pauses past maxPending", async () => {
+  const { onError } = collecting();
+  const pressure: boolean[] = [];
+  const dispatcher = new Dispatcher("manual", onError, {
+    maxPending: 2,
+    onPressure: (high) => pressure.push(high),
+  });
+  const seen: number[] = [];
+  const entry = { type: undefined, fn: (n: number) => seen.push(n) };
+  for (let n = 0; n < 3; n++) dispatcher.invoke("n", entry, [n]);
+  assert.deepEqual(seen, []);
+  assert.equal(dispatcher.pending, 3);
+  assert.deepEqual(pressure, [true]);
+  assert.equal(await dispatcher.run(false), 3);
+  assert.deepEqual(seen, [0, 1, 2]);
+  assert.deepEqual(pressure, [true, false]);
+});
+
+test("run(blocking) waits for an event, or for the owner to close", async () => {
+  const { onError } = collecting();
+  const dispatcher = new Dispatcher("manual", onError);
+  const entry = { type: undefined, fn: () => {} };
+  let done = false;
+  const running = dispatcher.run(true).then((count) => (done = true, count));
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(done, false, "nothing queued yet");
+  dispatcher.invoke("x", entry, []);
+  assert.equal(await running, 1);
+  let closeOwner!: () => void;
+  const closed = new Promise<void>((resolve) => closeOwner = resolve);
+  const waiting = dispatcher.run(true, closed);
+  closeOwner();
+  assert.equal(await waiting, 0);
+});
+
+test("thrown and rejected failures become HandlerError with the context", async () => {
+  const { errors, onError } = collecting();
+  const dispatcher = new Dispatcher("immediate", onError);
+  dispatcher.invoke(
+    "boom",
+    {
+      type: undefined,
+      fn: () => {
+        throw new Error("sync");
+      },
+    },
+    [],
+    "c1",
+  );
+  dispatcher.invoke(
+    "later",
+    { type: undefined, fn: () => Promise.reject(new Error("async")) },
+    [],
+    "c2",
+  );
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert.equal(errors.length, 2);
+  assert.ok(errors[0][0] instanceof HandlerError);
+  assert.equal((errors[0][0] as HandlerError).event, "boom");
+  assert.equal(errors[0][1], "c1");
+  assert.equal(((errors[1][0] as HandlerError).cause as Error).message, "async");
+  assert.equal(errors[1][1], "c2");
+});
+
+test("handler maps copy on write, remove one or all, and check content types", () => {
+  const map = new HandlerMap();
+  const one = () => {};
+  const two = () => {};
+  map.add("e", undefined, one);
+  const before = map.get("e");
+  map.add("e", undefined, two);
+  assert.equal(before.length, 1, "a list being walked is not changed");
+  map.remove("e", one);
+  assert.deepEqual(map.get("e").map((h) => h.fn), [two]);
+  map.remove("e");
+  assert.equal(map.has("e"), false);
+  assert.throws(() => map.add("e", undefined, 42 as never), TypeError);
+  assert.equal(checkCastType("view"), "view");
+  assert.throws(() => checkCastType("integer"), TypeError);
+  assert.throws(() => new Dispatcher("later" as never, () => {}), RangeError);
+  const manual = new Dispatcher("manual", () => {});
+  assert.equal(castTypeFor({ type: "view", fn: one }, manual), "bytes");
+  assert.equal(castTypeFor({ type: undefined, fn: one }, manual), "bytes");
+  assert.equal(
+    castTypeFor({ type: "view", fn: one }, new Dispatcher("immediate", () => {})),
+    "view",
+  );
+});
