@@ -1,0 +1,92 @@
+/**
+ * The write path of a connection over an in-memory transport that takes its
+ * time, so that sealing, pooling and reuse of output buffers can be checked
+ * byte for byte: whatever is queued must leave intact and in order, however
+ * the writes interleave with new sends.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Connection } from "./connection.ts";
+import { FrameDecoder, Framing } from "./framing.ts";
+import type { ByteSink, TransportConn } from "./transport.ts";
+
+/** A transport whose writes complete after a delay, copying the bytes only then. */
+class SlowTransport implements TransportConn {
+  readonly remoteAddr = { hostname: "127.0.0.1", port: 1 };
+  readonly localAddr = { hostname: "127.0.0.1", port: 2 };
+  readonly written: Uint8Array[] = [];
+  writes = 0;
+  start(_sink: ByteSink): void {}
+  async write(bytes: Uint8Array): Promise<void> {
+    this.writes++;
+    // The caller must leave the bytes alone until this resolves: read them late.
+    await new Promise((resolve) => setTimeout(resolve, 1));
+    this.written.push(bytes.slice());
+  }
+  pause(): void {}
+  resume(): void {}
+  close(): void {}
+}
+
+function decodeAll(framing: Framing, parts: Uint8Array[]): Uint8Array[] {
+  const out: Uint8Array[] = [];
+  const decoder = new FrameDecoder(framing, (payload) => out.push(payload.slice()));
+  for (const part of parts) decoder.push(part, false);
+  return out;
+}
+
+test("bursts of frames of every size leave intact and in order across sealed batches", async () => {
+  const framing = new Framing({ maxMessageSize: 4 * 1024 * 1024 });
+  const transport = new SlowTransport();
+  const connection = new Connection(transport, framing, {
+    onFrame: () => {},
+    onClose: () => {},
+  });
+  const sent: Uint8Array[] = [];
+  let seed = 1;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  for (let round = 0; round < 20; round++) {
+    for (let i = 0; i < 200; i++) {
+      const size = next() < 0.02 ? Math.floor(next() * 1024 * 1024) : Math.floor(next() * 300);
+      const payload = new Uint8Array(size);
+      for (let j = 0; j < size; j += 97) payload[j] = (round + i + j) & 0xff;
+      sent.push(payload);
+      connection.send((out) => out.frame(payload));
+    }
+    // Let some writes complete between bursts, so buffers are recycled and
+    // refilled while others are still queued.
+    await new Promise((resolve) => setTimeout(resolve, next() * 5));
+    await connection.drain(8 * 1024 * 1024);
+  }
+  await connection.drain();
+  assert.equal(connection.bufferedAmount, 0);
+  const received = decodeAll(framing, transport.written);
+  assert.equal(received.length, sent.length);
+  received.forEach((payload, i) => assert.deepEqual(payload, sent[i], `frame ${i}`));
+  assert.ok(transport.writes > 20, `batches were sealed and written apart (${transport.writes})`);
+});
+
+test("bufferedAmount counts queued, sealed and in-flight bytes; drain(below) waits for the mark", async () => {
+  const framing = new Framing();
+  const transport = new SlowTransport();
+  const connection = new Connection(
+    transport,
+    framing,
+    {
+      onFrame: () => {},
+      onClose: () => {},
+    },
+    undefined,
+    { highWaterMark: 100_000 },
+  );
+  const payload = new Uint8Array(10_000);
+  let writable = true;
+  for (let i = 0; i < 30; i++) writable = connection.send((out) => out.frame(payload));
+  assert.equal(connection.bufferedAmount, 30 * (10_000 + 16));
+  assert.equal(writable, false, "over the high-water mark");
+  await connection.drain(150_000);
+  assert.ok(connection.bufferedAmount <= 150_000);
+  await connection.drain();
+  assert.equal(connection.bufferedAmount, 0);
+  assert.equal(decodeAll(framing, transport.written).length, 30);
+});
