@@ -3,9 +3,19 @@
  * runs it too, which is how its tests run under `deno test`). TLS goes
  * through `node:tls` when `tls` options are given.
  *
- * Sockets stay in flowing mode and every `data` chunk is handed to the sink
- * as it comes: Node allocates a new buffer per read, so the chunks are the
- * sink's to keep (`owned`) and nothing is copied.
+ * Two ways of reading:
+ *
+ * - Plain TCP client sockets (in Node and Deno, not Bun) read through the
+ *   socket's `onread` option into memory of ours: a read buffer reused from
+ *   read to read (so chunks are lent, `owned` false, and the core copies what
+ *   it keeps), or straight into the large payload the sink is assembling
+ *   ({@linkcode ByteSink.directTarget}). This is the fast path: `'data'`
+ *   events allocate a fresh 64 KiB buffer per read.
+ * - Accepted server sockets (Node has no `onread` for those), TLS sockets and
+ *   Bun's sockets (whose `onread` neither calls a buffer function nor bounds a
+ *   read by the buffer's length) stay in flowing mode, and every `'data'`
+ *   chunk is handed to the sink as it comes: a new buffer per read, so the
+ *   chunks are the sink's to keep (`owned`) and nothing is copied.
  *
  * @module
  */
@@ -39,19 +49,96 @@ export type {
   TransportListener,
 } from "./transport.ts";
 
+/**
+ * Whether plain TCP clients read with `onread` and a buffer function (see the
+ * module's description). Bun's `onread` ignores a function and may deliver
+ * more bytes than the buffer holds, so Bun reads through `'data'`.
+ */
+const USER_BUFFER_READS = typeof process.versions.bun !== "string";
+
+/**
+ * Read buffer sizes of `onread` sockets, as in the Deno transport: an idle
+ * connection's buffer stays registered with its socket, so it starts small
+ * (thousands of idle clients stay cheap) and doubles while reads fill it.
+ */
+const MIN_READ = 1024;
+const MAX_READ = 256 * 1024;
+/** Payloads with at least this much still to come are read straight into place. */
+const DIRECT_READ_MIN = 64 * 1024;
+/** Shrink after this many reads in a row that used under an eighth of the buffer. */
+const SHRINK_AFTER = 16;
+
+/**
+ * The `onread` reader of a client socket. Node calls `next` for the memory of
+ * each read (once when the socket gets its handle, then after every read) and
+ * `onRead` with the count read into the memory `next` gave last, always on
+ * the main thread, so the memory is ours again as soon as `onRead` returns.
+ */
+class UserBufferReader {
+  sink: ByteSink | null = null;
+  #buffer = new Uint8Array(MIN_READ);
+  /** The memory given last is the sink's direct target, not `#buffer`. */
+  #direct = false;
+  #smallReads = 0;
+
+  /** The `onread.buffer` function: where the next read goes. */
+  readonly next = (): Uint8Array => {
+    const direct = this.sink?.directTarget?.(DIRECT_READ_MIN) ?? null;
+    this.#direct = direct !== null;
+    return direct ?? this.#buffer;
+  };
+
+  /**
+   * The `onread.callback`: `count` bytes were read into `into`. Returns true:
+   * reading goes on (pause() stops it).
+   */
+  readonly onRead = (count: number, into: Uint8Array): boolean => {
+    const sink = this.sink;
+    // Reads start when the connection is started (the socket is paused
+    // until then), so there is a sink unless the connection has ended.
+    if (sink === null) return true;
+    if (this.#direct) {
+      sink.commitDirect!(count);
+      return true;
+    }
+    sink.onData(into.subarray(0, count), false);
+    const size = this.#buffer.length;
+    if (count === size && size < MAX_READ) {
+      this.#buffer = new Uint8Array(size * 2);
+      this.#smallReads = 0;
+    } else if (count < size >> 3 && size > MIN_READ) {
+      if (++this.#smallReads >= SHRINK_AFTER) {
+        this.#buffer = new Uint8Array(size >> 1);
+        this.#smallReads = 0;
+      }
+    } else this.#smallReads = 0;
+    return true;
+  };
+}
+
 class NodeConn implements TransportConn {
   readonly remoteAddr: NetAddress;
   readonly localAddr: NetAddress;
   readonly #socket: net.Socket;
+  /** The `onread` reader, or null when the socket reads through `'data'`. */
+  readonly #reader: UserBufferReader | null;
   #sink: ByteSink | null = null;
+  /** Set by pause(), cleared by resume(). */
+  #paused = false;
   /** Set by our own close(): the end that follows is a clean one. */
   #closing = false;
   /** The socket's 'close' event has fired. */
   #ended = false;
   #error: unknown = undefined;
 
-  constructor(socket: net.Socket) {
+  /**
+   * @param socket A connected socket; one made with `reader`'s `onread`
+   *   must have been paused before it connected.
+   * @param reader The socket's `onread` reader, if it has one.
+   */
+  constructor(socket: net.Socket, reader: UserBufferReader | null = null) {
     this.#socket = socket;
+    this.#reader = reader;
     // Read the addresses now: Node forgets them once the socket is destroyed.
     this.remoteAddr = { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
     this.localAddr = { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
@@ -69,13 +156,21 @@ class NodeConn implements TransportConn {
   start(sink: ByteSink): void {
     if (this.#sink !== null) throw new Error("the connection was already started");
     this.#sink = sink;
-    // Attaching 'data' switches the socket to flowing mode; bytes that came
-    // before were buffered by the stream, so none are lost.
-    this.#socket.on("data", (chunk: Uint8Array) => {
-      // A plain view on the same memory: handlers see a Uint8Array on every
-      // runtime, not a Buffer here and a Uint8Array there.
-      sink.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), true);
-    });
+    const reader = this.#reader;
+    if (reader !== null) {
+      reader.sink = sink;
+      // The socket was paused before it connected: no read has happened.
+      if (!this.#paused && !this.#ended) this.#socket.resume();
+    } else {
+      // Attaching 'data' switches the socket to flowing mode (unless it was
+      // paused); bytes that came before were buffered by the stream, so none
+      // are lost.
+      this.#socket.on("data", (chunk: Uint8Array) => {
+        // A plain view on the same memory: handlers see a Uint8Array on every
+        // runtime, not a Buffer here and a Uint8Array there.
+        sink.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), true);
+      });
+    }
     // Closed before anyone listened: report it now, as a read loop would.
     if (this.#ended) queueMicrotask(() => this.#end());
   }
@@ -84,25 +179,31 @@ class NodeConn implements TransportConn {
     const sink = this.#sink;
     if (sink === null) return;
     this.#sink = null;
+    if (this.#reader !== null) this.#reader.sink = null;
     sink.onEnd(this.#closing ? undefined : this.#error);
   }
 
   write(bytes: Uint8Array): Promise<void> {
     return new Promise((resolve, reject) => {
-      // The callback runs once the bytes are handed to the kernel (or with
-      // the error that stopped them), which is what "taken" means here.
+      // Node keeps (a view of) `bytes`, without copying, until this callback:
+      // it runs once they are handed to the kernel, or with the error that
+      // dropped them. So the write settles there, never on write()'s return
+      // value, and the caller may reuse `bytes` after it.
       this.#socket.write(bytes, (error) => error ? reject(error) : resolve());
     });
   }
 
   pause(): void {
+    this.#paused = true;
     this.#socket.pause();
   }
 
   resume(): void {
-    // After close() there is nothing to resume, and resuming a destroyed
-    // stream is harmless but pointless.
-    if (!this.#closing) this.#socket.resume();
+    this.#paused = false;
+    // Not before start(), which starts the flow (resuming a socket without
+    // a reader would drop its bytes), and not after close() or the end:
+    // there is nothing to resume then.
+    if (this.#sink !== null && !this.#closing) this.#socket.resume();
   }
 
   close(): void {
@@ -236,9 +337,19 @@ export const nodeTransport: Transport = {
 
   async connect(options: ConnectOptions): Promise<TransportConn> {
     const { hostname, port, tls: settings } = options;
-    const socket = settings
-      ? tls.connect(clientTls(options, settings))
-      : net.connect({ host: hostname, port });
+    let reader: UserBufferReader | null = null;
+    let socket: net.Socket;
+    if (settings) socket = tls.connect(clientTls(options, settings));
+    else if (USER_BUFFER_READS) {
+      reader = new UserBufferReader();
+      socket = net.connect({
+        host: hostname,
+        port,
+        onread: { buffer: reader.next, callback: reader.onRead },
+      });
+      // No read until start() hands us the sink.
+      socket.pause();
+    } else socket = net.connect({ host: hostname, port });
     try {
       await settle(socket, settings ? "secureConnect" : "connect");
     } catch (error) {
@@ -248,6 +359,6 @@ export const nodeTransport: Transport = {
       }
       throw error;
     }
-    return new NodeConn(socket);
+    return new NodeConn(socket, reader);
   },
 };
