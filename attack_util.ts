@@ -149,10 +149,14 @@ let collect: (() => void) | null | undefined;
 
 /**
  * The runtime's garbage collector: V8 exposes it to a new context once
- * `--expose-gc` is set, which works at run time in Deno and Node alike.
+ * `--expose-gc` is set, which works at run time in Deno and Node alike;
+ * Bun offers `Bun.gc`.
  * `null` where that is refused (then memory figures include garbage).
  */
 function collector(): (() => void) | null {
+  // Bun (JavaScriptCore) has its own, always available.
+  const bun = (globalThis as { Bun?: { gc(force: boolean): void } }).Bun;
+  if (bun !== undefined) return () => bun.gc(true);
   if (collect === undefined) {
     try {
       v8.setFlagsFromString("--expose-gc");

@@ -188,8 +188,18 @@ class NodeConn implements TransportConn {
       // Node keeps (a view of) `bytes`, without copying, until this callback:
       // it runs once they are handed to the kernel, or with the error that
       // dropped them. So the write settles there, never on write()'s return
-      // value, and the caller may reuse `bytes` after it.
-      this.#socket.write(bytes, (error) => error ? reject(error) : resolve());
+      // value alone, and the caller may reuse `bytes` after it. Bun calls
+      // back once it has taken the bytes into a buffer of its own, which then
+      // grows without bound for a peer that reads nothing; so when write()
+      // says the socket's buffer is full, the write also waits for 'drain',
+      // and the caller's queue caps keep counting those bytes until then.
+      let waiting = 2;
+      const settle = () => {
+        if (--waiting === 0) resolve();
+      };
+      const roomLeft = this.#socket.write(bytes, (error) => error ? reject(error) : settle());
+      if (roomLeft) settle();
+      else this.#socket.once("drain", settle);
     });
   }
 
