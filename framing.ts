@@ -36,9 +36,25 @@ export interface FramingOptions {
   maxMessageSize?: number;
 }
 
-/** The default {@linkcode FramingOptions.headerLen}: 16 bytes, as in Python hisock. */
+/**
+ * The default {@linkcode FramingOptions.headerLen}: 16 bytes, as in Python hisock.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_HEADER_LEN, Framing } from "./framing.ts";
+ * console.log(new Framing().headerLen === DEFAULT_HEADER_LEN); // true
+ * ```
+ */
 export const DEFAULT_HEADER_LEN = 16;
-/** The default {@linkcode FramingOptions.maxMessageSize}: 16 MiB. */
+/**
+ * The default {@linkcode FramingOptions.maxMessageSize}: 16 MiB.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_MAX_MESSAGE_SIZE, Framing } from "./framing.ts";
+ * console.log(new Framing().maxPayload === DEFAULT_MAX_MESSAGE_SIZE); // true
+ * ```
+ */
 export const DEFAULT_MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
 
 const SPACE = 0x20;
