@@ -11,13 +11,7 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import {
-  castTypeFor,
-  checkCastType,
-  Dispatcher,
-  type DispatchMode,
-  type HandlerEntry,
-} from "./dispatcher.ts";
+import { castTypeFor, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
 import {
   ClientNotFound,
   ConnectionClosed,
@@ -291,11 +285,7 @@ export class HiSockClient {
    */
   on(command: string, handler: (content: Uint8Array) => unknown): this;
   on(name: string, typeOrHandler: unknown, maybeHandler?: unknown): this {
-    const [type, handler] = maybeHandler === undefined
-      ? [undefined, typeOrHandler]
-      : [checkCastType(typeOrHandler), maybeHandler];
-    const map = CLIENT_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
-    map.add(name, type, handler as HandlerEntry["fn"]);
+    this.#dispatcher.on(CLIENT_EVENTS, name, typeOrHandler, maybeHandler);
     return this;
   }
 
@@ -312,8 +302,7 @@ export class HiSockClient {
    * @returns The client, for chaining.
    */
   off(name: string, handler?: (...args: never[]) => unknown): this {
-    const map = CLIENT_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
-    map.remove(name, handler as HandlerEntry["fn"] | undefined);
+    this.#dispatcher.off(CLIENT_EVENTS, name, handler);
     return this;
   }
 

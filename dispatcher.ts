@@ -167,6 +167,42 @@ export class Dispatcher {
   }
 
   /**
+   * Registers a handler as the owner's `on()` takes it: `(name, handler)` or
+   * `(name, type, handler)`. A name in `reserved` is an event, any other a
+   * command.
+   *
+   * @param reserved The owner's reserved event names.
+   * @param name The event or command.
+   * @param typeOrHandler The declared content type, or the handler.
+   * @param maybeHandler The handler, when a type was given.
+   * @throws {TypeError} On an unknown content type or a handler that is not a function.
+   */
+  on(
+    reserved: ReadonlySet<string>,
+    name: string,
+    typeOrHandler: unknown,
+    maybeHandler?: unknown,
+  ): void {
+    const [type, handler] = maybeHandler === undefined
+      ? [undefined, typeOrHandler]
+      : [checkCastType(typeOrHandler), maybeHandler];
+    const map = reserved.has(name) ? this.events : this.commands;
+    map.add(name, type, handler as HandlerEntry["fn"]);
+  }
+
+  /**
+   * Removes a handler as the owner's `off()` takes it.
+   *
+   * @param reserved The owner's reserved event names.
+   * @param name The event or command.
+   * @param handler The handler; all of them when omitted.
+   */
+  off(reserved: ReadonlySet<string>, name: string, handler?: unknown): void {
+    const map = reserved.has(name) ? this.events : this.commands;
+    map.remove(name, handler as HandlerEntry["fn"] | undefined);
+  }
+
+  /**
    * Runs a handler now, or queues it for {@linkcode Dispatcher.run} in manual
    * mode. Failures, thrown or rejected, go to the error callback.
    *

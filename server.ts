@@ -16,13 +16,7 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName, Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import {
-  castTypeFor,
-  checkCastType,
-  Dispatcher,
-  type DispatchMode,
-  type HandlerEntry,
-} from "./dispatcher.ts";
+import { castTypeFor, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
 import {
   AuthenticationFailed,
   ClientNotFound,
@@ -387,11 +381,7 @@ export class HiSockServer {
    */
   on(command: string, handler: (client: ClientInfo, content: Uint8Array) => unknown): this;
   on(name: string, typeOrHandler: unknown, maybeHandler?: unknown): this {
-    const [type, handler] = maybeHandler === undefined
-      ? [undefined, typeOrHandler]
-      : [checkCastType(typeOrHandler), maybeHandler];
-    const map = SERVER_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
-    map.add(name, type, handler as HandlerEntry["fn"]);
+    this.#dispatcher.on(SERVER_EVENTS, name, typeOrHandler, maybeHandler);
     return this;
   }
 
@@ -412,8 +402,7 @@ export class HiSockServer {
    * @returns The server, for chaining.
    */
   off(name: string, handler?: (...args: never[]) => unknown): this {
-    const map = SERVER_EVENTS.has(name) ? this.#dispatcher.events : this.#dispatcher.commands;
-    map.remove(name, handler as HandlerEntry["fn"] | undefined);
+    this.#dispatcher.off(SERVER_EVENTS, name, handler);
     return this;
   }
 
