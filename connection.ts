@@ -39,8 +39,8 @@ const BATCH = 64 * 1024;
  * would otherwise overflow it into a doubled, freshly copied buffer.
  */
 const SEAL_AT = BATCH - 8 * 1024;
-/** Buffers kept in the shared pool, at most (1 MiB): enough for a stream in flight. */
-const POOL_MAX = 16;
+/** Buffers kept in the shared pool, at most (4 MiB): a stream's queue at its high-water mark. */
+const POOL_MAX = 64;
 const pool: Uint8Array[] = [];
 /**
  * Big buffers (large frames') are pooled by size for the whole process, up
