@@ -9,7 +9,7 @@
 import { type ClientInfo, makeClientInfo } from "./client_info.ts";
 import { decodeUtf8, type Sendable } from "./content.ts";
 import { ProtocolError, UnsupportedContent } from "./errors.ts";
-import type { Dialect, Hello } from "./dialect.ts";
+import type { ClientBoundMessage, Dialect, Hello, ServerBoundMessage } from "./dialect.ts";
 import type { FrameWriter } from "./framing.ts";
 import { pyJsonDumps } from "./pyjson.ts";
 
@@ -366,3 +366,64 @@ export function sharedWriters(
 
 /** A lookup answer has no word before its JSON. */
 const NO_WORD = new Uint8Array(0);
+
+/**
+ * Reads the reserved words a client sends as Python hisock 2.x and 3.0a
+ * spell them (no space after the word; an empty rename keeps the current
+ * value), and refuses the `serverOnly` words a client may not send: one
+ * that does is trying to fool the server or is broken.
+ *
+ * @param payload A frame from a client that starts with `$`.
+ * @param serverOnly The words only the server of this dialect sends.
+ * @returns The message, or `undefined` when the payload is no such word.
+ * @throws {ProtocolError} On a server-only word or invalid UTF-8.
+ */
+export function parseClientWord(
+  payload: Uint8Array,
+  serverOnly: readonly Uint8Array[],
+): ServerBoundMessage | undefined {
+  if (startsWith(payload, WORDS.close)) return { kind: "close" };
+  if (startsWith(payload, WORDS.rename)) {
+    return { kind: "rename", value: keepIfEmpty(payload, WORDS.rename) };
+  }
+  if (startsWith(payload, WORDS.regroup)) {
+    return { kind: "regroup", value: keepIfEmpty(payload, WORDS.regroup) };
+  }
+  if (startsWith(payload, WORDS.keepaliveAck)) return { kind: "keepalive_ack" };
+  if (startsWith(payload, WORDS.getClient)) {
+    const ref = protocolText(payload.subarray(WORDS.getClient.length), "a $GETCLT$ reference");
+    return { kind: "get_client", ref };
+  }
+  for (const word of serverOnly) {
+    if (startsWith(payload, word)) {
+      throw new ProtocolError(`a client may not send ${decodeUtf8(word)}`);
+    }
+  }
+  return undefined;
+}
+
+/** The new value of a rename, `undefined` (keep the current one) when empty. */
+function keepIfEmpty(payload: Uint8Array, word: Uint8Array): string | undefined {
+  const value = protocolText(payload.subarray(word.length), "a new name or group");
+  return value === "" ? undefined : value;
+}
+
+/**
+ * Reads the reserved words a server sends as Python hisock 2.x and 3.0a
+ * spell them: heartbeat, disconnect and presence.
+ *
+ * @param payload A frame from the server.
+ * @returns The message, or `undefined` when the payload is no such word.
+ * @throws {ProtocolError} On malformed client info.
+ */
+export function parseServerWord(payload: Uint8Array): ClientBoundMessage | undefined {
+  if (isWord(payload, WORDS.keepalive)) return { kind: "keepalive" };
+  if (isWord(payload, WORDS.disconnect)) return { kind: "disconnect" };
+  if (startsWith(payload, WORDS.join)) {
+    return { kind: "join", info: parseClientInfoJson(payload.subarray(WORDS.join.length)) };
+  }
+  if (startsWith(payload, WORDS.leave)) {
+    return { kind: "leave", info: parseClientInfoJson(payload.subarray(WORDS.leave.length)) };
+  }
+  return undefined;
+}

@@ -21,11 +21,10 @@ import {
   commandText,
   DOLLAR,
   indexOf,
-  isWord,
-  parseClientInfoJson,
+  parseClientWord,
   parseHelloJson,
   parseLegacyClientInfoReply,
-  protocolText,
+  parseServerWord,
   sharedWriters,
   startsWith,
   WORDS,
@@ -62,34 +61,13 @@ export const v2: Dialect = {
   parseServerBound(payload: Uint8Array): ServerBoundMessage {
     if (payload[0] !== DOLLAR) return { kind: "raw", content: payload };
     if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
-    if (startsWith(payload, WORDS.close)) return { kind: "close" };
-    if (startsWith(payload, WORDS.rename)) {
-      return { kind: "rename", value: renameValue(payload, WORDS.rename) };
-    }
-    if (startsWith(payload, WORDS.regroup)) {
-      return { kind: "regroup", value: renameValue(payload, WORDS.regroup) };
-    }
-    if (startsWith(payload, WORDS.keepaliveAck)) return { kind: "keepalive_ack" };
-    if (startsWith(payload, WORDS.getClient)) {
-      const ref = protocolText(payload.subarray(WORDS.getClient.length), "a $GETCLT$ reference");
-      return { kind: "get_client", ref };
-    }
-    rejectServerWords(payload);
-    return { kind: "raw", content: payload };
+    return parseClientWord(payload, SERVER_ONLY) ?? { kind: "raw", content: payload };
   },
 
   parseClientBound(payload: Uint8Array): ClientBoundMessage {
     if (payload[0] !== DOLLAR) return { kind: "raw", content: payload };
     if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
-    if (isWord(payload, WORDS.keepalive)) return { kind: "keepalive" };
-    if (isWord(payload, WORDS.disconnect)) return { kind: "disconnect" };
-    if (startsWith(payload, WORDS.join)) {
-      return { kind: "join", info: parseClientInfoJson(payload.subarray(WORDS.join.length)) };
-    }
-    if (startsWith(payload, WORDS.leave)) {
-      return { kind: "leave", info: parseClientInfoJson(payload.subarray(WORDS.leave.length)) };
-    }
-    return { kind: "raw", content: payload };
+    return parseServerWord(payload) ?? { kind: "raw", content: payload };
   },
 
   parseClientInfoReply: (content) => parseLegacyClientInfoReply(content as Uint8Array),
@@ -130,20 +108,5 @@ function parseCommand(
   return { kind: "command", command, content };
 }
 
-/** v2 treats an empty new value as "keep the current one". */
-function renameValue(payload: Uint8Array, word: Uint8Array): string | undefined {
-  const value = protocolText(payload.subarray(word.length), "a new name or group");
-  return value === "" ? undefined : value;
-}
-
-/**
- * Words only a server may send. A client that sends one is trying to fool
- * the server or is broken: either way the connection is not to be trusted.
- */
-function rejectServerWords(payload: Uint8Array): void {
-  for (const word of [WORDS.hello, WORDS.join, WORDS.leave, WORDS.keepalive, WORDS.disconnect]) {
-    if (startsWith(payload, word)) {
-      throw new ProtocolError(`a client may not send ${new TextDecoder().decode(word)}`);
-    }
-  }
-}
+/** Words only a server sends: a client that sends one is refused. */
+const SERVER_ONLY = [WORDS.hello, WORDS.join, WORDS.leave, WORDS.keepalive, WORDS.disconnect];

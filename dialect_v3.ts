@@ -33,10 +33,10 @@ import {
   clientInfoJsonV3,
   DOLLAR,
   indexOf,
-  isWord,
-  parseClientInfoJson,
+  parseClientWord,
   parseHelloJson,
   parseLegacyClientInfoReply,
+  parseServerWord,
   protocolText,
   sharedWriters,
   startsWith,
@@ -91,37 +91,16 @@ export const v3: Dialect = {
   parseServerBound(payload: Uint8Array): ServerBoundMessage {
     if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
     if (payload[0] === DOLLAR) {
-      if (startsWith(payload, WORDS.close)) return { kind: "close" };
-      if (startsWith(payload, WORDS.rename)) {
-        return { kind: "rename", value: keepIfEmpty(payload, WORDS.rename) };
-      }
-      if (startsWith(payload, WORDS.regroup)) {
-        return { kind: "regroup", value: keepIfEmpty(payload, WORDS.regroup) };
-      }
-      if (startsWith(payload, WORDS.keepaliveAck)) return { kind: "keepalive_ack" };
-      if (startsWith(payload, WORDS.getClient)) {
-        const ref = protocolText(payload.subarray(WORDS.getClient.length), "a $GETCLT$ reference");
-        return { kind: "get_client", ref };
-      }
-      for (const word of [WORDS.hello, WORDS.join, WORDS.leave, WORDS.keepalive]) {
-        if (startsWith(payload, word)) {
-          throw new ProtocolError(`a client may not send ${decodeUtf8(word)}`);
-        }
-      }
+      const word = parseClientWord(payload, SERVER_ONLY);
+      if (word !== undefined) return word;
     }
     return rawAsCommand(payload);
   },
 
   parseClientBound(payload: Uint8Array): ClientBoundMessage {
     if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
-    if (isWord(payload, WORDS.keepalive)) return { kind: "keepalive" };
-    if (isWord(payload, WORDS.disconnect)) return { kind: "disconnect" };
-    if (startsWith(payload, WORDS.join)) {
-      return { kind: "join", info: parseClientInfoJson(payload.subarray(WORDS.join.length)) };
-    }
-    if (startsWith(payload, WORDS.leave)) {
-      return { kind: "leave", info: parseClientInfoJson(payload.subarray(WORDS.leave.length)) };
-    }
+    const word = parseServerWord(payload);
+    if (word !== undefined) return word;
     if (payload[0] === OPEN_BRACE) {
       const info = parseLegacyClientInfoReply(payload);
       if (info !== undefined) return { kind: "client_info", info };
@@ -192,10 +171,12 @@ function rawAsCommand(
   }
 }
 
-function keepIfEmpty(payload: Uint8Array, word: Uint8Array): string | undefined {
-  const value = protocolText(payload.subarray(word.length), "a new name or group");
-  return value === "" ? undefined : value;
-}
+/**
+ * Words only a server sends: a client that sends one is refused. A bare
+ * `$DISCONN$` from a client stays what v3 makes of any raw payload, a
+ * command named after it.
+ */
+const SERVER_ONLY = [WORDS.hello, WORDS.join, WORDS.leave, WORDS.keepalive];
 
 // Encoding.
 

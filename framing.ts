@@ -747,14 +747,7 @@ export class FrameWriter {
    */
   raw(frames: Uint8Array): void {
     if (this.#frameStart !== -1) throw new Error("a frame is open");
-    const count = frames.length;
-    if (this.#length + count > this.#buffer.length) this.#grow(count);
-    const buffer = this.#buffer;
-    const at = this.#length;
-    if (count <= SMALL_COPY) {
-      for (let i = 0; i < count; i++) buffer[at + i] = frames[i];
-    } else buffer.set(frames, at);
-    this.#length = at + count;
+    this.bytes(frames);
   }
 
   /**

@@ -1,5 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { concat, prng } from "./test_util.ts";
 import { encodeFrame, FrameDecoder, FrameWriter, Framing } from "./framing.ts";
 import { MalformedHeader, MessageTooLarge } from "./errors.ts";
 
@@ -20,18 +21,6 @@ function decodeAll(framing: Framing, stream: Uint8Array, sizes: number[]): Uint8
     offset += size;
   }
   return out;
-}
-
-/** A tiny deterministic PRNG, so failures can be replayed. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe("Framing headers", () => {
@@ -128,7 +117,7 @@ describe("Framing headers", () => {
 describe("FrameDecoder", () => {
   const framing = new Framing();
   const payloads = ["", "a", "hello world", "x".repeat(1000), "ünïcødé ✓"].map(bytes);
-  const stream = concat(payloads.map((payload) => encodeFrame(payload, framing)));
+  const stream = concat(...payloads.map((payload) => encodeFrame(payload, framing)));
 
   test("decodes many frames from one chunk", () => {
     const out = decodeAll(framing, stream, [stream.length]);
@@ -164,7 +153,7 @@ describe("FrameDecoder", () => {
         for (let j = 0; j < payload.length; j++) payload[j] = random() * 256;
         frames.push(payload);
       }
-      const data = concat(frames.map((payload) => encodeFrame(payload, local)));
+      const data = concat(...frames.map((payload) => encodeFrame(payload, local)));
       const sizes = Array.from({ length: 7 }, () => 1 + Math.floor(random() * 300));
       assert.deepEqual(decodeAll(local, data, sizes), frames, `round ${round}`);
     }
@@ -195,7 +184,7 @@ describe("FrameDecoder", () => {
     });
     const big = new Uint8Array(50_000).fill(1);
     const smaller = new Uint8Array(30_000).fill(2);
-    const stream = concat([encodeFrame(big, framing), encodeFrame(smaller, framing)]);
+    const stream = concat(encodeFrame(big, framing), encodeFrame(smaller, framing));
     // Chunks that split both frames, so both are assembled.
     for (let offset = 0; offset < stream.length; offset += 7_000) {
       frames.push(stream.subarray(offset, offset + 7_000), false);
@@ -232,7 +221,7 @@ describe("FrameDecoder", () => {
     const frameDecoder = new FrameDecoder(framing, (payload) => frames.push(payload));
     const good = encodeFrame(bytes("ok"), framing);
     assert.throws(
-      () => frameDecoder.push(concat([good, bytes("garbage header!!xx")]), true),
+      () => frameDecoder.push(concat(good, bytes("garbage header!!xx")), true),
       MalformedHeader,
     );
     assert.equal(frames.length, 1, "frames before the bad header are delivered");
@@ -263,14 +252,14 @@ describe("FrameDecoder with bare payloads (Python 3.0a's unframed words)", () =>
   const rule = { words: [bytes("$KEEPALIVE$"), bytes("$DISCONN$")], jsonObjects: true };
   const json = '{"ip": ["127.0.0.1", 1], "name": "a}{\\"b", "group": {"x": null}}';
   const expected = ["a", "$KEEPALIVE$", "b", json, "", "$DISCONN$"];
-  const stream = concat([
+  const stream = concat(
     encodeFrame(bytes("a"), framing),
     bytes("$KEEPALIVE$"),
     encodeFrame(bytes("b"), framing),
     bytes(json),
     encodeFrame(bytes(""), framing),
     bytes("$DISCONN$"),
-  ]);
+  );
 
   test("are recognised where a header was expected, at every split point", () => {
     for (let split = 0; split <= stream.length; split++) {
@@ -313,7 +302,7 @@ describe("FrameWriter", () => {
     writer.frame(bytes("yo"));
     assert.equal(writer.length, 4 + 5 + 4 + 2);
     const out = writer.take();
-    assert.deepEqual(out, concat([bytes("5   zoë\0"), bytes("2   yo")]));
+    assert.deepEqual(out, concat(bytes("5   zoë\0"), bytes("2   yo")));
     assert.equal(writer.length, 0);
   });
 
@@ -348,13 +337,3 @@ describe("FrameWriter", () => {
     assert.deepEqual(replacement.subarray(0, 17), encodeFrame(bytes("b"), framing));
   });
 });
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}

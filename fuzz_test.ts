@@ -7,6 +7,7 @@
  */
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { concat, prng } from "./test_util.ts";
 import { encodeFrame, FrameDecoder, FrameWriter, Framing } from "./framing.ts";
 import {
   HiSockError,
@@ -22,25 +23,8 @@ import type { CastType, Sendable } from "./content.ts";
 const SCALE = Number(globalThis.process?.env?.HISOCK_FUZZ_SCALE ?? 1) || 1;
 const encoder = new TextEncoder();
 
-/** Every dialect this build knows, so new ones are fuzzed without editing this file. */
-const DIALECTS: Dialect[] = ["v1", "v2", "v3"].flatMap((name) => {
-  try {
-    return [resolveDialect(name as "v1")];
-  } catch {
-    return [];
-  }
-});
-
-function prng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Every dialect. */
+const DIALECTS: Dialect[] = (["v1", "v2", "v3"] as const).map((name) => resolveDialect(name));
 
 function randomBytes(random: () => number, length: number, alphabet?: Uint8Array): Uint8Array {
   const out = new Uint8Array(length);
@@ -60,16 +44,6 @@ function splitPush(decoder: FrameDecoder, data: Uint8Array, random: () => number
     decoder.push(data.subarray(offset, offset + size), random() < 0.5);
     offset += size;
   }
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 describe("fuzz: frame decoder", () => {
@@ -120,7 +94,7 @@ describe("fuzz: frame decoder", () => {
       }
       const out: Uint8Array[] = [];
       const decoder = new FrameDecoder(framing, (payload) => out.push(payload.slice()));
-      splitPush(decoder, concat(payloads.map((p) => encodeFrame(p, framing))), random);
+      splitPush(decoder, concat(...payloads.map((p) => encodeFrame(p, framing))), random);
       assert.deepEqual(out, payloads, `round ${round}`);
       assert.equal(decoder.midFrame, false);
     }
@@ -155,7 +129,7 @@ describe("fuzz: dialect parsers", () => {
           Math.floor(random() * 40),
           random() < 0.6 ? HEADERISH : undefined,
         );
-        const payload = concat([prefix, tail]);
+        const payload = concat(prefix, tail);
         const parsers: Array<(payload: Uint8Array) => object> = [
           (p) => dialect.parseHello(p),
           (p) => dialect.parseServerBound(p),

@@ -287,6 +287,24 @@ export function concat(...parts: Uint8Array[]): Uint8Array {
 }
 
 /**
+ * A tiny deterministic PRNG (mulberry32), so that a failing random case can
+ * be replayed from its seed.
+ *
+ * @param seed The seed.
+ * @returns Numbers in [0, 1).
+ */
+export function prng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
  * A plain TCP socket (`node:net`), to play a broken or hand-written peer.
  */
 export class RawPeer implements Closable {
