@@ -11,7 +11,13 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import { castTypeFor, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
+import {
+  castTypeFor,
+  Dispatcher,
+  type DispatchMode,
+  type EventArgs,
+  type HandlerEntry,
+} from "./dispatcher.ts";
 import {
   ClientNotFound,
   ConnectionClosed,
@@ -580,13 +586,13 @@ export class HiSockClient {
     if (handlers.length > 0) {
       for (const handler of handlers) {
         const value = this.#cast(content, handler, owned);
-        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, [value]);
+        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, undefined, 1, value);
       }
       return;
     }
     for (const handler of dispatcher.events.get("*")) {
       const value = this.#cast(content, handler, owned);
-      if (value !== CAST_FAILED) dispatcher.invoke("*", handler, [command, value]);
+      if (value !== CAST_FAILED) dispatcher.invoke("*", handler, undefined, 2, command, value);
     }
   }
 
@@ -608,7 +614,7 @@ export class HiSockClient {
     if (handlers.length > 0) {
       for (const handler of handlers) {
         const value = this.#cast(content, handler, owned);
-        if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, [null, value]);
+        if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, undefined, 2, null, value);
       }
       return;
     }
@@ -642,9 +648,9 @@ export class HiSockClient {
     }
   }
 
-  #emit(event: string, args: unknown[]): void {
+  #emit(event: string, args: EventArgs): void {
     for (const handler of this.#dispatcher.events.get(event)) {
-      this.#dispatcher.invoke(event, handler, args);
+      this.#dispatcher.invoke(event, handler, undefined, args.length, args[0], args[1], args[2]);
     }
   }
 

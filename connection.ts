@@ -96,6 +96,54 @@ function giveBatchBuffer(buffer: Uint8Array): void {
   if (pool.length < POOL_MAX) pool.push(buffer);
 }
 
+/**
+ * The buffers of {@linkcode SharedFrames}: queued on many connections by
+ * reference, so never recycled by any one of them.
+ */
+const sharedBuffers = new WeakSet<ArrayBufferLike>();
+
+/**
+ * Frames encoded once for many connections (a broadcast). They are encoded
+ * one after another into a common buffer and each connection queues a view
+ * of them rather than a copy, so a broadcast to N clients writes its bytes
+ * once, and successive broadcasts queue on an idle connection as one
+ * contiguous view: one write however many frames. A buffer is never reused;
+ * once well filled the next frames go to a fresh one, and the old one is
+ * freed when every connection has written its part.
+ *
+ * @example
+ * ```ts ignore
+ * const shared = new SharedFrames(framing);
+ * const frames = shared.encode((writer) => writer.frame(payload));
+ * for (const connection of connections) connection.sendFrames(frames);
+ * ```
+ */
+export class SharedFrames {
+  readonly #writer: FrameWriter;
+
+  /** @param framing The framing of the connections the frames go to. */
+  constructor(framing: Framing) {
+    // No buffer source: an outgrown buffer may still be queued somewhere.
+    this.#writer = new FrameWriter(framing, 0);
+  }
+
+  /**
+   * Encodes frames for many connections.
+   *
+   * @param write Encodes the frames into the writer given.
+   * @returns The frames, to pass to {@linkcode Connection.sendFrames}; they never change.
+   */
+  encode(write: (writer: FrameWriter) => void): Uint8Array {
+    const writer = this.#writer;
+    if (writer.length >= SEAL_AT || writer.capacity === 0) writer.detach(new Uint8Array(BATCH));
+    const start = writer.length;
+    write(writer);
+    const frames = writer.since(start);
+    sharedBuffers.add(frames.buffer);
+    return frames;
+  }
+}
+
 /** How much outgoing data a connection may hold (see {@linkcode Connection.send}). */
 export interface QueueLimits {
   /**
@@ -344,22 +392,44 @@ export class Connection implements ByteSink {
 
   /**
    * Queues bytes that are already framed (a broadcast encoded once), unless
-   * that would take the queue past `maxQueuedBytes`.
+   * that would take the queue past `maxQueuedBytes`. While nothing of this
+   * connection's own waits in {@linkcode Connection.out} they are queued by
+   * reference, joined to the view queued last when they follow it in the
+   * same buffer; otherwise they are copied after what waits.
    *
-   * @param frames Complete frames.
+   * @param frames Complete frames that must not change until written (from
+   *   {@linkcode SharedFrames}, or a buffer handed over).
    * @returns Whether the queue is still under the high-water mark.
    * @throws {QueueFull} When the frames would pass the cap; nothing is queued.
    */
   sendFrames(frames: Uint8Array): boolean {
     const queued = this.bufferedAmount + frames.length;
     if (queued > this.#maxQueuedBytes) throw new QueueFull(queued, this.#maxQueuedBytes);
-    // Seal a well-filled batch rather than outgrow it into a doubled copy.
     const out = this.out;
-    if (out.length >= BATCH / 2 && out.length + frames.length > out.capacity) {
-      this.#seal();
-      this.#writeNext();
+    if (out.length > 0) {
+      // Seal a well-filled batch rather than outgrow it into a doubled copy.
+      if (out.length >= BATCH / 2 && out.length + frames.length > out.capacity) {
+        this.#seal();
+        this.#writeNext();
+      } else {
+        out.raw(frames);
+        this.flushSoon();
+        return this.bufferedAmount < this.#highWaterMark;
+      }
     }
-    this.out.raw(frames);
+    const sealed = this.#sealed;
+    const last = sealed.length > 0 ? sealed[sealed.length - 1] : undefined;
+    if (
+      last !== undefined && last.buffer === frames.buffer &&
+      last.byteOffset + last.length === frames.byteOffset
+    ) {
+      sealed[sealed.length - 1] = new Uint8Array(
+        last.buffer,
+        last.byteOffset,
+        last.length + frames.length,
+      );
+    } else sealed.push(frames);
+    this.#sealedBytes += frames.length;
     this.flushSoon();
     return this.bufferedAmount < this.#highWaterMark;
   }
@@ -439,6 +509,7 @@ export class Connection implements ByteSink {
 
   /** Returns a written buffer to the shared pool, or keeps it to continue in. */
   #recycle(bytes: Uint8Array): void {
+    if (sharedBuffers.has(bytes.buffer)) return;
     const buffer = new Uint8Array(bytes.buffer);
     if (buffer.length <= IDLE_BUFFER) this.#spare = buffer;
     else recycleBuffer(buffer);

@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Connection } from "./connection.ts";
+import { Connection, SharedFrames } from "./connection.ts";
 import { FrameDecoder, Framing } from "./framing.ts";
 import type { ByteSink, TransportConn } from "./transport.ts";
 
@@ -89,4 +89,54 @@ test("bufferedAmount counts queued, sealed and in-flight bytes; drain(below) wai
   await connection.drain();
   assert.equal(connection.bufferedAmount, 0);
   assert.equal(decodeAll(framing, transport.written).length, 30);
+});
+
+test("broadcasts queued by reference interleave with private frames, intact and in order", async () => {
+  const framing = new Framing({ maxMessageSize: 1024 * 1024 });
+  const shared = new SharedFrames(framing);
+  const peers = [0, 1, 2].map(() => {
+    const transport = new SlowTransport();
+    const connection = new Connection(transport, framing, {
+      onFrame: () => {},
+      onClose: () => {},
+    });
+    return { transport, connection, sent: [] as Uint8Array[] };
+  });
+  let seed = 7;
+  const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  const payloadOf = (size: number, mark: number) => {
+    const payload = new Uint8Array(size);
+    for (let j = 0; j < size; j++) payload[j] = (mark + j * 31) & 0xff;
+    return payload;
+  };
+  for (let round = 0; round < 30; round++) {
+    for (let i = 0; i < 300; i++) {
+      const size = next() < 0.01 ? Math.floor(next() * 200_000) : Math.floor(next() * 200);
+      const payload = payloadOf(size, round * 1000 + i);
+      if (next() < 0.7) {
+        // A broadcast to everyone: one encoding, a view queued on each.
+        const frames = shared.encode((out) => out.frame(payload));
+        for (const peer of peers) {
+          peer.connection.sendFrames(frames);
+          peer.sent.push(payload);
+        }
+      } else {
+        // A private frame to one peer, between the broadcasts.
+        const peer = peers[Math.floor(next() * peers.length)];
+        peer.connection.send((out) => out.frame(payload));
+        peer.sent.push(payload);
+      }
+    }
+    // Writes complete (and buffers are recycled into the pool and reused
+    // by private sends) while other views of shared buffers wait.
+    await new Promise((resolve) => setTimeout(resolve, next() * 4));
+  }
+  for (const { connection, transport, sent } of peers) {
+    await connection.drain();
+    const received = decodeAll(framing, transport.written);
+    assert.equal(received.length, sent.length);
+    received.forEach((payload, i) => assert.deepEqual(payload, sent[i], `frame ${i}`));
+    // Consecutive broadcasts left together: far fewer writes than frames.
+    assert.ok(transport.writes < sent.length / 4, `${transport.writes} writes`);
+  }
 });

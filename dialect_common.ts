@@ -70,13 +70,17 @@ export function isWord(bytes: Uint8Array, word: Uint8Array): boolean {
  */
 export function indexOf(bytes: Uint8Array, needle: Uint8Array, from = 0): number {
   const first = needle[0];
-  const last = bytes.length - needle.length;
+  const size = needle.length;
+  const last = bytes.length - size;
   // A plain loop over the first bytes: the needle is usually a few bytes
   // away (a command name), where calling the builtin indexOf costs more.
-  const near = Math.min(last, from + 64);
+  const near = last < from + 64 ? last : from + 64;
   let i = from;
   for (; i <= near; i++) {
-    if (bytes[i] === first && startsWith(bytes, needle, i)) return i;
+    if (bytes[i] !== first) continue;
+    let k = 1;
+    while (k < size && bytes[i + k] === needle[k]) k++;
+    if (k === size) return i;
   }
   if (i > last) return -1;
   for (i = bytes.indexOf(first, i); i !== -1 && i <= last; i = bytes.indexOf(first, i + 1)) {

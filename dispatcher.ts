@@ -28,6 +28,9 @@ export interface DispatcherOptions {
   onPressure?: (high: boolean) => void;
 }
 
+/** The arguments of an event, at most three. */
+export type EventArgs = [] | [unknown] | [unknown, unknown] | [unknown, unknown, unknown];
+
 /** A registered handler and the content type it declared. */
 export interface HandlerEntry {
   /** The declared content type; `undefined` for reserved events. */
@@ -117,7 +120,7 @@ export class HandlerMap {
  * const dispatcher = new Dispatcher("manual", (error) => console.error(error));
  * dispatcher.commands.add("greet", "str", (text: string) => console.log(text));
  * for (const handler of dispatcher.commands.get("greet")) {
- *   dispatcher.invoke("greet", handler, ["hello"]);
+ *   dispatcher.invoke("greet", handler, undefined, 1, "hello");
  * }
  * await dispatcher.run(false); // prints "hello"
  * ```
@@ -204,25 +207,35 @@ export class Dispatcher {
 
   /**
    * Runs a handler now, or queues it for {@linkcode Dispatcher.run} in manual
-   * mode. Failures, thrown or rejected, go to the error callback.
+   * mode. Failures, thrown or rejected, go to the error callback. The
+   * arguments are passed one by one, not in an array: this runs once per
+   * message, and neither an array nor a spread call is then free.
    *
    * @param name The event or command, for error reports.
    * @param handler The handler.
-   * @param args Its arguments.
    * @param context Passed to the error callback with a failure (the client).
+   * @param argc How many of `a`, `b`, `c` the handler is called with.
+   * @param a Its first argument.
+   * @param b Its second argument.
+   * @param c Its third argument.
    */
-  invoke(name: string, handler: HandlerEntry, args: unknown[], context?: unknown): void {
+  invoke(
+    name: string,
+    handler: HandlerEntry,
+    context: unknown,
+    argc: 0 | 1 | 2 | 3,
+    a?: unknown,
+    b?: unknown,
+    c?: unknown,
+  ): void {
     if (this.mode === "manual") {
-      this.#queue.push(() => this.#call(name, handler, args, context));
+      this.#queue.push(() => this.#call(name, handler, context, argc, a, b, c));
       if (!this.#pressed && this.#queue.length > this.#maxPending) {
         this.#pressed = true;
         this.#onPressure?.(true);
       }
-      this.#wake();
-    } else {
-      this.#call(name, handler, args, context);
-      this.#wake();
-    }
+    } else this.#call(name, handler, context, argc, a, b, c);
+    if (this.#waiters.length > 0) this.#wake();
   }
 
   /**
@@ -235,9 +248,18 @@ export class Dispatcher {
     this.#onError(error, context);
   }
 
-  #call(name: string, handler: HandlerEntry, args: unknown[], context: unknown): void {
+  #call(
+    name: string,
+    handler: HandlerEntry,
+    context: unknown,
+    argc: number,
+    a: unknown,
+    b: unknown,
+    c: unknown,
+  ): void {
     try {
-      const result = handler.fn(...args);
+      const fn = handler.fn;
+      const result = argc === 2 ? fn(a, b) : argc === 3 ? fn(a, b, c) : argc === 1 ? fn(a) : fn();
       if (result instanceof Promise) {
         result.then(undefined, (cause) => this.#onError(new HandlerError(name, cause), context));
       }
@@ -250,7 +272,6 @@ export class Dispatcher {
   }
 
   #wake(): void {
-    if (this.#waiters.length === 0) return;
     const waiters = this.#waiters;
     this.#waiters = [];
     for (const resolve of waiters) resolve();

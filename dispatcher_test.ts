@@ -17,7 +17,9 @@ test("immediate mode runs handlers at once, in order", () => {
   const seen: string[] = [];
   dispatcher.commands.add("a", "str", (text: string) => seen.push(`1:${text}`));
   dispatcher.commands.add("a", "str", (text: string) => seen.push(`2:${text}`));
-  for (const handler of dispatcher.commands.get("a")) dispatcher.invoke("a", handler, ["x"]);
+  for (const handler of dispatcher.commands.get("a")) {
+    dispatcher.invoke("a", handler, undefined, 1, "x");
+  }
   assert.deepEqual(seen, ["1:x", "2:x"]);
   assert.equal(dispatcher.pending, 0);
 });
@@ -31,7 +33,7 @@ test("manual mode queues until run(), and reading pauses past maxPending", async
   });
   const seen: number[] = [];
   const entry = { type: undefined, fn: (n: number) => seen.push(n) };
-  for (let n = 0; n < 3; n++) dispatcher.invoke("n", entry, [n]);
+  for (let n = 0; n < 3; n++) dispatcher.invoke("n", entry, undefined, 1, n);
   assert.deepEqual(seen, []);
   assert.equal(dispatcher.pending, 3);
   assert.deepEqual(pressure, [true]);
@@ -48,13 +50,29 @@ test("run(blocking) waits for an event, or for the owner to close", async () => 
   const running = dispatcher.run(true).then((count) => (done = true, count));
   await new Promise((resolve) => setTimeout(resolve, 20));
   assert.equal(done, false, "nothing queued yet");
-  dispatcher.invoke("x", entry, []);
+  dispatcher.invoke("x", entry, undefined, 0);
   assert.equal(await running, 1);
   let closeOwner!: () => void;
   const closed = new Promise<void>((resolve) => closeOwner = resolve);
   const waiting = dispatcher.run(true, closed);
   closeOwner();
   assert.equal(await waiting, 0);
+});
+
+test("handlers get exactly the arguments given, however many", () => {
+  const { onError } = collecting();
+  const seen: unknown[][] = [];
+  const entry = { type: undefined, fn: (...args: unknown[]) => seen.push(args) };
+  for (const mode of ["immediate", "manual"] as const) {
+    const dispatcher = new Dispatcher(mode, onError);
+    dispatcher.invoke("e", entry, undefined, 0);
+    dispatcher.invoke("e", entry, undefined, 1, "a");
+    dispatcher.invoke("e", entry, undefined, 2, "a", undefined);
+    dispatcher.invoke("e", entry, undefined, 3, "a", "b", "c");
+    dispatcher.run(false);
+  }
+  const once = [[], ["a"], ["a", undefined], ["a", "b", "c"]];
+  assert.deepEqual(seen, [...once, ...once]);
 });
 
 test("thrown and rejected failures become HandlerError with the context", async () => {
@@ -68,14 +86,14 @@ test("thrown and rejected failures become HandlerError with the context", async 
         throw new Error("sync");
       },
     },
-    [],
     "c1",
+    0,
   );
   dispatcher.invoke(
     "later",
     { type: undefined, fn: () => Promise.reject(new Error("async")) },
-    [],
     "c2",
+    0,
   );
   await new Promise((resolve) => setTimeout(resolve, 0));
   assert.equal(errors.length, 2);

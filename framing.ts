@@ -288,8 +288,8 @@ const DOLLAR = 0x24;
 export class FrameDecoder {
   readonly #framing: Framing;
   readonly #onFrame: FrameHandler;
-  /** Header bytes gathered so far when a header spans chunks. */
-  readonly #headerBuf: Uint8Array;
+  /** Header bytes gathered so far when a header spans chunks (made on first need). */
+  #headerBuf: Uint8Array | null = null;
   #headerFill = 0;
   /**
    * The payload being assembled across chunks, or null between frames. Its
@@ -322,7 +322,6 @@ export class FrameDecoder {
   constructor(framing: Framing, onFrame: FrameHandler, unframed?: UnframedRule) {
     this.#framing = framing;
     this.#onFrame = onFrame;
-    this.#headerBuf = new Uint8Array(framing.headerLen);
     this.#unframed = unframed && framing.header === "ascii" ? unframed : null;
   }
 
@@ -354,66 +353,97 @@ export class FrameDecoder {
   #push(chunk: Uint8Array, owned: boolean): void {
     const framing = this.#framing;
     const headerLen = framing.headerLen;
+    const unframed = this.#unframed;
     const end = chunk.length;
     this.#received += end;
     let offset = 0;
     while (offset < end) {
-      let payload = this.#payload;
-      if (payload !== null) {
-        const fill = this.#payloadFill;
-        const take = Math.min(this.#payloadLength - fill, end - offset);
-        if (fill + take > payload.length) payload = this.#grow(fill + take);
-        payload.set(chunk.subarray(offset, offset + take), fill);
-        this.#payloadFill = fill + take;
-        offset += take;
-        if (this.#payloadFill === this.#payloadLength) this.#deliverAssembled();
-        continue;
-      }
+      // The common case stays in this loop: a whole header at `offset`, its
+      // payload in the chunk. Everything else takes one step elsewhere, so
+      // that rare paths never disturb the type feedback of this one.
       if (
-        this.#unframed !== null && this.#headerFill === 0 &&
-        (this.#bare !== null || chunk[offset] === DOLLAR || chunk[offset] === OPEN_BRACE)
+        this.#payload !== null || this.#headerFill !== 0 || this.#bare !== null ||
+        end - offset < headerLen ||
+        (unframed !== null && (chunk[offset] === DOLLAR || chunk[offset] === OPEN_BRACE))
       ) {
-        offset = this.#pushBare(chunk, offset, end);
+        offset = this.#step(chunk, offset, end, owned);
         continue;
       }
-      let length: number;
-      if (this.#headerFill === 0 && end - offset >= headerLen) {
-        length = framing.readHeader(chunk, offset);
-        offset += headerLen;
-      } else {
-        const take = Math.min(headerLen - this.#headerFill, end - offset);
-        this.#headerBuf.set(chunk.subarray(offset, offset + take), this.#headerFill);
-        this.#headerFill += take;
-        offset += take;
-        if (this.#headerFill < headerLen) {
-          // Refuse a bad start now rather than wait for bytes that may not come.
-          if (framing.header === "ascii") this.#checkHeaderStart();
-          return;
-        }
-        this.#headerFill = 0;
-        length = framing.readHeader(this.#headerBuf, 0);
+      const length = framing.readHeader(chunk, offset);
+      const start = offset + headerLen;
+      if (end - start < length) {
+        this.#beginPayload(length, end - start);
+        offset = start;
+        continue;
       }
-      if (end - offset >= length) {
-        this.#onFrame(chunk.subarray(offset, offset + length), owned);
-        offset += length;
-        // Small frames again: the assembly buffer of past large ones may go.
-        if (this.#spill !== null && ++this.#framesSinceSpill > SPILL_IDLE_FRAMES) {
-          this.#spill = null;
-        }
-      } else {
-        // Within the credit the whole buffer is ready now; beyond it, only
-        // what this chunk holds (at least 64 KiB), grown as bytes come.
-        const credit = Math.max(ALLOCATION_CREDIT, this.#received);
-        const wanted = length <= credit ? length : Math.max(ALLOCATION_CREDIT, end - offset);
-        const spill = this.#spill;
-        // The assembly buffer is reused from frame to frame: fresh memory of
-        // this size is zeroed and faulted in page by page, which costs far
-        // more than the copy a handler that keeps the bytes makes.
-        this.#payload = spill !== null && spill.length >= wanted ? spill : new Uint8Array(wanted);
-        this.#payloadLength = length;
-        this.#payloadFill = 0;
-      }
+      offset = start + length;
+      this.#onFrame(chunk.subarray(start, offset), owned);
+      // Small frames again: the assembly buffer of past large ones may go.
+      if (this.#spill !== null && ++this.#framesSinceSpill > SPILL_IDLE_FRAMES) this.#spill = null;
     }
+  }
+
+  /**
+   * One step of the uncommon cases: more of a payload being assembled, a
+   * header split across chunks, or a bare payload.
+   *
+   * @returns The offset after the bytes consumed.
+   */
+  #step(chunk: Uint8Array, offset: number, end: number, owned: boolean): number {
+    let payload = this.#payload;
+    if (payload !== null) {
+      const fill = this.#payloadFill;
+      const take = Math.min(this.#payloadLength - fill, end - offset);
+      if (fill + take > payload.length) payload = this.#grow(fill + take);
+      payload.set(chunk.subarray(offset, offset + take), fill);
+      this.#payloadFill = fill + take;
+      if (this.#payloadFill === this.#payloadLength) this.#deliverAssembled();
+      return offset + take;
+    }
+    if (
+      this.#unframed !== null && this.#headerFill === 0 &&
+      (this.#bare !== null || chunk[offset] === DOLLAR || chunk[offset] === OPEN_BRACE)
+    ) {
+      return this.#pushBare(chunk, offset, end);
+    }
+    const framing = this.#framing;
+    const headerLen = framing.headerLen;
+    const header = this.#headerBuf ??= new Uint8Array(headerLen);
+    const take = Math.min(headerLen - this.#headerFill, end - offset);
+    header.set(chunk.subarray(offset, offset + take), this.#headerFill);
+    this.#headerFill += take;
+    offset += take;
+    if (this.#headerFill < headerLen) {
+      // Refuse a bad start now rather than wait for bytes that may not come.
+      if (framing.header === "ascii") this.#checkHeaderStart();
+      return offset;
+    }
+    this.#headerFill = 0;
+    const length = framing.readHeader(header, 0);
+    if (end - offset >= length) {
+      this.#onFrame(chunk.subarray(offset, offset + length), owned);
+      return offset + length;
+    }
+    this.#beginPayload(length, end - offset);
+    return offset;
+  }
+
+  /**
+   * Starts assembling a payload of `length` bytes of which `available` are
+   * in the current chunk. Within the credit the whole buffer is ready now;
+   * beyond it, only what this chunk holds (at least 64 KiB), grown as bytes
+   * come.
+   */
+  #beginPayload(length: number, available: number): void {
+    const credit = Math.max(ALLOCATION_CREDIT, this.#received);
+    const wanted = length <= credit ? length : Math.max(ALLOCATION_CREDIT, available);
+    const spill = this.#spill;
+    // The assembly buffer is reused from frame to frame: fresh memory of
+    // this size is zeroed and faulted in page by page, which costs far
+    // more than the copy a handler that keeps the bytes makes.
+    this.#payload = spill !== null && spill.length >= wanted ? spill : new Uint8Array(wanted);
+    this.#payloadLength = length;
+    this.#payloadFill = 0;
   }
 
   /**
@@ -422,7 +452,7 @@ export class FrameDecoder {
    * @throws {MalformedHeader} When it cannot become a header.
    */
   #checkHeaderStart(): void {
-    const header = this.#headerBuf;
+    const header = this.#headerBuf!;
     const fill = this.#headerFill;
     let i = 0;
     while (i < fill && header[i] >= DIGIT_0 && header[i] <= DIGIT_9) i++;
@@ -760,6 +790,19 @@ export class FrameWriter {
     const out = this.#buffer.slice(0, this.#length);
     this.#length = 0;
     return out;
+  }
+
+  /**
+   * A view of what was written from `start` on, without a copy. It stays
+   * valid as long as nothing overwrites those bytes: the writer must not be
+   * emptied and refilled in the same buffer while the view is in use.
+   *
+   * @param start Where the bytes begin (a past {@linkcode FrameWriter.length}).
+   * @returns The bytes from `start` to the end of what was written.
+   */
+  since(start: number): Uint8Array {
+    if (this.#frameStart !== -1) throw new Error("a frame is open");
+    return this.#buffer.subarray(start, this.#length);
   }
 
   /**

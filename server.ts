@@ -12,11 +12,17 @@ import {
   makeClientInfo,
   resolveClientRef,
 } from "./client_info.ts";
-import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.ts";
+import { Connection, type QueueLimits, resolveQueueLimits, SharedFrames } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName, Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import { castTypeFor, Dispatcher, type DispatchMode, type HandlerEntry } from "./dispatcher.ts";
+import {
+  castTypeFor,
+  Dispatcher,
+  type DispatchMode,
+  type EventArgs,
+  type HandlerEntry,
+} from "./dispatcher.ts";
 import {
   AuthenticationFailed,
   ClientNotFound,
@@ -28,7 +34,7 @@ import {
   QueueFull,
   SlowConsumer,
 } from "./errors.ts";
-import { FrameWriter, Framing, type FramingOptions } from "./framing.ts";
+import { type FrameWriter, Framing, type FramingOptions } from "./framing.ts";
 import { defaultTransport } from "./runtime.ts";
 import { ClientRegistry } from "./registry.ts";
 import type { ServerTlsOptions, Transport, TransportConn, TransportListener } from "./transport.ts";
@@ -241,7 +247,8 @@ export class HiSockServer {
   /** Whether reading is paused because manual dispatch is behind. */
   #readPaused = false;
   /** Where broadcasts are encoded once before being copied to every connection. */
-  readonly #scratch: FrameWriter;
+  /** Where broadcasts are encoded, once for all their recipients. */
+  readonly #shared: SharedFrames;
   #closing: Promise<void> | null = null;
   readonly #closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -251,7 +258,7 @@ export class HiSockServer {
     this.#listener = listener;
     this.#dialect = resolveDialect(options.dialect);
     this.#framing = new Framing(options);
-    this.#scratch = new FrameWriter(this.#framing);
+    this.#shared = new SharedFrames(this.#framing);
     this.#dispatcher = new Dispatcher(
       options.dispatch ?? "immediate",
       (error, client) => this.#reportError(error, client as ClientInfo | null),
@@ -1045,18 +1052,18 @@ export class HiSockServer {
     if (handlers.length > 0) {
       for (const handler of handlers) {
         const value = this.#cast(content, handler, owned, info);
-        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, [info, value], info);
+        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, info, 2, info, value);
       }
     } else {
       for (const handler of dispatcher.events.get("*")) {
         const value = this.#cast(content, handler, owned, info);
-        if (value !== CAST_FAILED) dispatcher.invoke("*", handler, [info, command, value], info);
+        if (value !== CAST_FAILED) dispatcher.invoke("*", handler, info, 3, info, command, value);
       }
     }
     for (const handler of dispatcher.events.get("message")) {
       const value = this.#cast(content, handler, owned, info);
       if (value !== CAST_FAILED) {
-        dispatcher.invoke("message", handler, [info, command, value], info);
+        dispatcher.invoke("message", handler, info, 3, info, command, value);
       }
     }
   }
@@ -1065,7 +1072,7 @@ export class HiSockServer {
     const info = peer.info;
     for (const handler of this.#dispatcher.events.get("*")) {
       const value = this.#cast(content, handler, owned, info);
-      if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, [info, null, value], info);
+      if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, info, 3, info, null, value);
     }
   }
 
@@ -1202,9 +1209,9 @@ export class HiSockServer {
     }
   }
 
-  #emit(event: string, args: unknown[], info: ClientInfo | null): void {
+  #emit(event: string, args: EventArgs, info: ClientInfo | null): void {
     for (const handler of this.#dispatcher.events.get(event)) {
-      this.#dispatcher.invoke(event, handler, args, info);
+      this.#dispatcher.invoke(event, handler, info, args.length, args[0], args[1], args[2]);
     }
   }
 
@@ -1259,14 +1266,12 @@ export class HiSockServer {
   }
 
   /**
-   * Writes one frame to many connections: encoded once, then copied into
-   * each connection's output buffer, which leaves with that connection's
-   * next write.
+   * Writes one frame to many connections: encoded once, then queued on each
+   * by reference (see {@linkcode SharedFrames}), leaving with that
+   * connection's next write.
    */
   #broadcast(peers: Iterable<Peer>, write: (writer: FrameWriter) => void): boolean {
-    const scratch = this.#scratch;
-    write(scratch);
-    const frame = scratch.take();
+    const frame = this.#shared.encode(write);
     let writable = true;
     for (const peer of peers) {
       if (peer.conn.closed) continue;

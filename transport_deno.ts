@@ -22,7 +22,7 @@ import type {
  * while reads fill it, up to the size where bigger reads stop paying off.
  */
 const MIN_READ = 1024;
-const MAX_READ = 256 * 1024;
+const MAX_READ = 64 * 1024;
 /** Payloads with at least this much still to come are read straight into place. */
 const DIRECT_READ_MIN = 64 * 1024;
 /** Shrink after this many reads in a row that used under an eighth of the buffer. */
