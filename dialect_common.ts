@@ -104,45 +104,79 @@ export function protocolText(bytes: Uint8Array, what: string): string {
   }
 }
 
-/** How many recent command names {@linkcode commandText} remembers. */
-const NAME_CACHE_SIZE = 8;
-/** Recent command names: their bytes and their text, most recent first. */
-const nameBytes: Uint8Array[] = [];
-const nameTexts: string[] = [];
+/** How many recent command heads {@linkcode CommandHeads} remembers. */
+const HEAD_CACHE_SIZE = 8;
+/** Names longer than this are not remembered. */
+const HEAD_CACHE_MAX_NAME = 64;
 
 /**
- * Decodes the command name at `bytes[start, end)`. The few names a program
- * uses arrive again and again, so the last {@linkcode NAME_CACHE_SIZE} are
- * remembered and matched byte for byte, which skips decoding and allocating
- * a string per message.
+ * Reads the head of a command payload, `$CMD$name$MSG$`: the command's name
+ * and where its content starts. The few commands a program uses arrive
+ * again and again, so the heads of the last {@linkcode HEAD_CACHE_SIZE} are
+ * remembered and matched byte for byte: one comparison instead of a search
+ * for `$MSG$`, a UTF-8 decode and a new string per message.
  *
- * @param bytes The payload.
- * @param start Index of the name's first byte.
- * @param end Index after its last byte.
- * @throws {ProtocolError} On invalid UTF-8.
+ * A remembered head is a correct reading of any payload that starts with
+ * it: its name came from a payload whose first `$MSG$` followed it, so no
+ * `$MSG$` can begin earlier in another payload with the same bytes.
+ *
+ * @example
+ * ```ts
+ * import { CommandHeads } from "./dialect_common.ts";
+ * const heads = new CommandHeads();
+ * heads.read(new TextEncoder().encode("$CMD$greet$MSG$hi"));
+ * console.log(heads.command, heads.contentAt); // "greet" 15
+ * ```
  */
-export function commandText(bytes: Uint8Array, start: number, end: number): string {
-  const length = end - start;
-  search: for (let k = 0; k < nameBytes.length; k++) {
-    const known = nameBytes[k];
-    if (known.length !== length) continue;
-    for (let i = 0; i < length; i++) {
-      if (known[i] !== bytes[start + i]) continue search;
+export class CommandHeads {
+  /** The name read last. */
+  command = "";
+  /** Where the content of the payload read last starts; -1 without `$MSG$`. */
+  contentAt = -1;
+  /** Recent heads, most recent first, and their names. */
+  readonly #heads: Uint8Array[] = [];
+  readonly #names: string[] = [];
+
+  /**
+   * Reads a payload's head into {@linkcode CommandHeads.command} and
+   * {@linkcode CommandHeads.contentAt}. Without `$MSG$` the whole rest is
+   * the name and there is no content, as Python reads it.
+   *
+   * @param payload A payload that starts with `$CMD$`.
+   * @throws {ProtocolError} When the name is not valid UTF-8.
+   */
+  read(payload: Uint8Array): void {
+    const heads = this.#heads;
+    const from = WORDS.cmd.length;
+    search: for (let k = 0; k < heads.length; k++) {
+      const head = heads[k];
+      const size = head.length;
+      if (size > payload.length) continue;
+      for (let i = from; i < size; i++) {
+        if (head[i] !== payload[i]) continue search;
+      }
+      this.command = this.#names[k];
+      this.contentAt = size;
+      return;
     }
-    return nameTexts[k];
-  }
-  const view = bytes.subarray(start, end);
-  const text = protocolText(view, "a command name");
-  if (length <= 64) {
-    if (nameBytes.length === NAME_CACHE_SIZE) {
-      nameBytes.pop();
-      nameTexts.pop();
+    const msgAt = indexOf(payload, WORDS.msg, from);
+    const end = msgAt === -1 ? payload.length : msgAt;
+    const command = protocolText(payload.subarray(from, end), "a command name");
+    this.command = command;
+    this.contentAt = msgAt === -1 ? -1 : msgAt + WORDS.msg.length;
+    if (msgAt !== -1 && end - from <= HEAD_CACHE_MAX_NAME) {
+      if (heads.length === HEAD_CACHE_SIZE) {
+        heads.pop();
+        this.#names.pop();
+      }
+      heads.unshift(payload.slice(0, this.contentAt));
+      this.#names.unshift(command);
     }
-    nameBytes.unshift(view.slice());
-    nameTexts.unshift(text);
   }
-  return text;
 }
+
+/** The heads read by every dialect's parsers (one thread reads at a time). */
+export const commandHeads: CommandHeads = new CommandHeads();
 
 /**
  * Parses JSON the protocol requires.

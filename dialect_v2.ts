@@ -18,9 +18,8 @@
 import { castBytes, type Sendable } from "./content.ts";
 import {
   clientInfoJson,
-  commandText,
+  commandHeads,
   DOLLAR,
-  indexOf,
   parseClientWord,
   parseHelloJson,
   parseLegacyClientInfoReply,
@@ -100,12 +99,13 @@ export const v2: Dialect = {
 function parseCommand(
   payload: Uint8Array,
 ): { kind: "command"; command: string; content: Uint8Array } {
-  const start = WORDS.cmd.length;
-  const msgAt = indexOf(payload, WORDS.msg, start);
-  const commandEnd = msgAt === -1 ? payload.length : msgAt;
-  const command = commandText(payload, start, commandEnd);
-  const content = msgAt === -1 ? EMPTY : payload.subarray(msgAt + WORDS.msg.length);
-  return { kind: "command", command, content };
+  commandHeads.read(payload);
+  const at = commandHeads.contentAt;
+  return {
+    kind: "command",
+    command: commandHeads.command,
+    content: at === -1 ? EMPTY : payload.subarray(at),
+  };
 }
 
 /** Words only a server sends: a client that sends one is refused. */

@@ -31,13 +31,12 @@ import {
 } from "./content.ts";
 import {
   clientInfoJsonV3,
+  commandHeads,
   DOLLAR,
-  indexOf,
   parseClientWord,
   parseHelloJson,
   parseLegacyClientInfoReply,
   parseServerWord,
-  protocolText,
   sharedWriters,
   startsWith,
   WORDS,
@@ -143,12 +142,10 @@ export const v3: Dialect = {
 function parseCommand(
   payload: Uint8Array,
 ): { kind: "command"; command: string; content: V3Content } {
-  const start = WORDS.cmd.length;
-  const msgAt = indexOf(payload, WORDS.msg, start);
-  const commandEnd = msgAt === -1 ? payload.length : msgAt;
-  const command = protocolText(payload.subarray(start, commandEnd), "a command name");
-  if (msgAt === -1) return { kind: "command", command, content: NO_CONTENT };
-  const tail = payload.subarray(msgAt + WORDS.msg.length);
+  commandHeads.read(payload);
+  const { command, contentAt } = commandHeads;
+  if (contentAt === -1) return { kind: "command", command, content: NO_CONTENT };
+  const tail = payload.subarray(contentAt);
   // 3.0a reads an empty tail as no content, too.
   return {
     kind: "command",
