@@ -20,7 +20,8 @@ import type { ByteSink, NetAddress, TransportConn } from "./transport.ts";
 export interface ConnectionEvents {
   /**
    * A complete payload arrived. Runs synchronously in the read loop; throwing
-   * closes the connection with that error (a protocol violation).
+   * closes the connection with that error (a protocol violation). It is
+   * called as a plain function, not as a method: use an arrow function.
    */
   onFrame(payload: Uint8Array, owned: boolean): void;
   /** The connection closed: `error` says why when it was not a clean close. */
@@ -197,8 +198,8 @@ export function resolveQueueLimits(limits: QueueLimits, framing: Framing): Requi
  * @example A connection over any transport
  * ```ts ignore
  * const connection = new Connection(transportConn, new Framing(), {
- *   onFrame(payload) { console.log(payload.length); },
- *   onClose(error) { console.log("closed", error); },
+ *   onFrame: (payload) => console.log(payload.length),
+ *   onClose: (error) => console.log("closed", error),
  * });
  * connection.out.frame(new TextEncoder().encode("hi"));
  * connection.flushSoon();
@@ -262,11 +263,7 @@ export class Connection implements ByteSink {
     // No output buffer until the first frame: most of an idle server's
     // connections never need one.
     this.out = new FrameWriter(framing, 0, SHARED_BUFFERS);
-    this.#decoder = new FrameDecoder(
-      framing,
-      (payload, owned) => events.onFrame(payload, owned),
-      unframed,
-    );
+    this.#decoder = new FrameDecoder(framing, events.onFrame, unframed);
   }
 
   /** Starts reading. */

@@ -579,6 +579,7 @@ export class FrameDecoder {
 }
 
 const textEncoder = new TextEncoder();
+const NO_BYTES = new Uint8Array(0);
 
 /**
  * A source of reusable buffers for a {@linkcode FrameWriter} (a pool).
@@ -638,7 +639,8 @@ export class FrameWriter {
    */
   constructor(framing: Framing, initialSize = 1024, buffers?: BufferSource) {
     this.framing = framing;
-    this.#buffer = new Uint8Array(initialSize);
+    // Thousands of idle connections share one empty array until they write.
+    this.#buffer = initialSize === 0 ? NO_BYTES : new Uint8Array(initialSize);
     this.#buffers = buffers;
   }
 

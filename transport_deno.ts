@@ -21,7 +21,7 @@ import type {
  * read, so it starts small (thousands of idle clients stay cheap) and doubles
  * while reads fill it, up to the size where bigger reads stop paying off.
  */
-const MIN_READ = 1024;
+const MIN_READ = 512;
 const MAX_READ = 64 * 1024;
 /** Payloads with at least this much still to come are read straight into place. */
 const DIRECT_READ_MIN = 64 * 1024;
@@ -30,7 +30,6 @@ const SHRINK_AFTER = 16;
 
 class DenoConn implements TransportConn {
   readonly remoteAddr: NetAddress;
-  readonly localAddr: NetAddress;
   readonly #conn: Deno.Conn;
   #closed = false;
   #paused: { promise: Promise<void>; resolve: () => void } | null = null;
@@ -38,10 +37,14 @@ class DenoConn implements TransportConn {
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
     this.remoteAddr = netAddress(conn.remoteAddr);
-    this.localAddr = netAddress(conn.localAddr);
     // Small frames must not wait for Nagle's algorithm: writes are already
     // coalesced per tick, so each write is worth sending at once.
     if ("setNoDelay" in conn) (conn as Deno.TcpConn).setNoDelay(true);
+  }
+
+  /** Made on demand: few callers ask, and every connection would pay. */
+  get localAddr(): NetAddress {
+    return netAddress(this.#conn.localAddr);
   }
 
   start(sink: ByteSink): void {
