@@ -6,6 +6,7 @@
  */
 
 import { ServerNotRunning } from "./errors.ts";
+import { AdaptiveReadBuffer, DIRECT_READ_MIN } from "./read_buffer.ts";
 import type {
   ByteSink,
   ConnectOptions,
@@ -15,18 +16,6 @@ import type {
   TransportConn,
   TransportListener,
 } from "./transport.ts";
-
-/**
- * Read buffer sizes. An idle connection holds its buffer inside a pending
- * read, so it starts small (thousands of idle clients stay cheap) and doubles
- * while reads fill it, up to the size where bigger reads stop paying off.
- */
-const MIN_READ = 512;
-const MAX_READ = 64 * 1024;
-/** Payloads with at least this much still to come are read straight into place. */
-const DIRECT_READ_MIN = 64 * 1024;
-/** Shrink after this many reads in a row that used under an eighth of the buffer. */
-const SHRINK_AFTER = 16;
 
 class DenoConn implements TransportConn {
   readonly remoteAddr: NetAddress;
@@ -53,8 +42,7 @@ class DenoConn implements TransportConn {
 
   async #readLoop(sink: ByteSink): Promise<void> {
     const conn = this.#conn;
-    let buffer = new Uint8Array(MIN_READ);
-    let smallReads = 0;
+    const reads = new AdaptiveReadBuffer();
     let failure: unknown;
     try {
       while (!this.#closed) {
@@ -66,18 +54,11 @@ class DenoConn implements TransportConn {
           sink.commitDirect!(count);
           continue;
         }
+        const buffer = reads.buffer;
         const count = await conn.read(buffer);
         if (count === null) break;
         sink.onData(buffer.subarray(0, count), false);
-        if (count === buffer.length && buffer.length < MAX_READ) {
-          buffer = new Uint8Array(buffer.length * 2);
-          smallReads = 0;
-        } else if (count < buffer.length >> 3 && buffer.length > MIN_READ) {
-          if (++smallReads >= SHRINK_AFTER) {
-            buffer = new Uint8Array(buffer.length >> 1);
-            smallReads = 0;
-          }
-        } else smallReads = 0;
+        reads.afterRead(count);
       }
     } catch (error) {
       // A read interrupted by our own close() is a clean end.

@@ -24,6 +24,7 @@ import * as net from "node:net";
 import process from "node:process";
 import * as tls from "node:tls";
 import { ServerNotRunning } from "./errors.ts";
+import { AdaptiveReadBuffer, DIRECT_READ_MIN } from "./read_buffer.ts";
 import type {
   ByteSink,
   ClientTlsOptions,
@@ -57,18 +58,6 @@ export type {
 const USER_BUFFER_READS = typeof process.versions.bun !== "string";
 
 /**
- * Read buffer sizes of `onread` sockets, as in the Deno transport: an idle
- * connection's buffer stays registered with its socket, so it starts small
- * (thousands of idle clients stay cheap) and doubles while reads fill it.
- */
-const MIN_READ = 1024;
-const MAX_READ = 256 * 1024;
-/** Payloads with at least this much still to come are read straight into place. */
-const DIRECT_READ_MIN = 64 * 1024;
-/** Shrink after this many reads in a row that used under an eighth of the buffer. */
-const SHRINK_AFTER = 16;
-
-/**
  * The `onread` reader of a client socket. Node calls `next` for the memory of
  * each read (once when the socket gets its handle, then after every read) and
  * `onRead` with the count read into the memory `next` gave last, always on
@@ -76,16 +65,15 @@ const SHRINK_AFTER = 16;
  */
 class UserBufferReader {
   sink: ByteSink | null = null;
-  #buffer = new Uint8Array(MIN_READ);
-  /** The memory given last is the sink's direct target, not `#buffer`. */
+  readonly #reads = new AdaptiveReadBuffer();
+  /** The memory given last is the sink's direct target, not the read buffer. */
   #direct = false;
-  #smallReads = 0;
 
   /** The `onread.buffer` function: where the next read goes. */
   readonly next = (): Uint8Array => {
     const direct = this.sink?.directTarget?.(DIRECT_READ_MIN) ?? null;
     this.#direct = direct !== null;
-    return direct ?? this.#buffer;
+    return direct ?? this.#reads.buffer;
   };
 
   /**
@@ -102,16 +90,7 @@ class UserBufferReader {
       return true;
     }
     sink.onData(into.subarray(0, count), false);
-    const size = this.#buffer.length;
-    if (count === size && size < MAX_READ) {
-      this.#buffer = new Uint8Array(size * 2);
-      this.#smallReads = 0;
-    } else if (count < size >> 3 && size > MIN_READ) {
-      if (++this.#smallReads >= SHRINK_AFTER) {
-        this.#buffer = new Uint8Array(size >> 1);
-        this.#smallReads = 0;
-      }
-    } else this.#smallReads = 0;
+    this.#reads.afterRead(count);
     return true;
   };
 }
