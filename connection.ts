@@ -216,7 +216,15 @@ export class Connection implements ByteSink {
   #writing = false;
   /** Batches sealed and waiting for the write in flight, in order. */
   #sealed: Uint8Array[] = [];
+  /** Bytes in `#sealed` and in the shared run below. */
   #sealedBytes = 0;
+  /**
+   * Shared frames queued after everything in `#sealed`: a run of
+   * `#sharedLength` bytes from the start of `#shared`, kept apart so that a
+   * broadcast that follows in the same buffer only lengthens it.
+   */
+  #shared: Uint8Array | null = null;
+  #sharedLength = 0;
   /** The last small buffer written, to continue in after the next seal. */
   #spare: Uint8Array | null = null;
   #closed = false;
@@ -414,18 +422,17 @@ export class Connection implements ByteSink {
         return this.bufferedAmount < this.#highWaterMark;
       }
     }
-    const sealed = this.#sealed;
-    const last = sealed.length > 0 ? sealed[sealed.length - 1] : undefined;
+    const shared = this.#shared;
     if (
-      last !== undefined && last.buffer === frames.buffer &&
-      last.byteOffset + last.length === frames.byteOffset
+      shared !== null && shared.buffer === frames.buffer &&
+      shared.byteOffset + this.#sharedLength === frames.byteOffset
     ) {
-      sealed[sealed.length - 1] = new Uint8Array(
-        last.buffer,
-        last.byteOffset,
-        last.length + frames.length,
-      );
-    } else sealed.push(frames);
+      this.#sharedLength += frames.length;
+    } else {
+      this.#queueShared();
+      this.#shared = frames;
+      this.#sharedLength = frames.length;
+    }
     this.#sealedBytes += frames.length;
     this.flushSoon();
     return this.bufferedAmount < this.#highWaterMark;
@@ -455,8 +462,21 @@ export class Connection implements ByteSink {
     });
   }
 
+  /** Moves the run of shared frames into the write queue, as one view. */
+  #queueShared(): void {
+    const shared = this.#shared;
+    if (shared === null) return;
+    const length = this.#sharedLength;
+    this.#sealed.push(
+      shared.length === length ? shared : new Uint8Array(shared.buffer, shared.byteOffset, length),
+    );
+    this.#shared = null;
+  }
+
   /** Moves what {@linkcode Connection.out} holds into the write queue. */
   #seal(): void {
+    // Shared frames queued earlier go first.
+    this.#queueShared();
     const length = this.out.length;
     if (length === 0) return;
     // Continue in a buffer of the kind just filled: the last small one
@@ -477,6 +497,7 @@ export class Connection implements ByteSink {
 
   #writeNext(): void {
     if (this.#writing || this.#closed) return;
+    if (this.#sealed.length === 0) this.#queueShared();
     const bytes = this.#sealed.shift();
     if (bytes === undefined) {
       this.#drained();
@@ -594,6 +615,7 @@ export class Connection implements ByteSink {
     // Free what was queued for a peer that will never take it.
     this.#spare = null;
     this.#sealed = [];
+    this.#shared = null;
     this.#sealedBytes = 0;
     this.#scratch = null;
     try {
