@@ -97,7 +97,7 @@ class UserBufferReader {
 
 class NodeConn implements TransportConn {
   readonly remoteAddr: NetAddress;
-  readonly localAddr: NetAddress;
+  #localAddr: NetAddress | null = null;
   readonly #socket: net.Socket;
   /** The `onread` reader, or null when the socket reads through `'data'`. */
   readonly #reader: UserBufferReader | null;
@@ -114,13 +114,16 @@ class NodeConn implements TransportConn {
    * @param socket A connected socket; one made with `reader`'s `onread`
    *   must have been paused before it connected.
    * @param reader The socket's `onread` reader, if it has one.
+   * @param accepted Whether a listener accepted it: then its own address,
+   *   which the core never asks for, is read only when first asked for.
    */
-  constructor(socket: net.Socket, reader: UserBufferReader | null = null) {
+  constructor(socket: net.Socket, reader: UserBufferReader | null = null, accepted = false) {
     this.#socket = socket;
     this.#reader = reader;
     // Read the addresses now: Node forgets them once the socket is destroyed.
+    // (Each is a system call: a server accepting thousands skips the local one.)
     this.remoteAddr = { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
-    this.localAddr = { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
+    if (!accepted) this.#localAddr = this.localAddr;
     // Small frames must not wait for Nagle's algorithm: writes are already
     // coalesced per tick, so each write is worth sending at once.
     socket.setNoDelay(true);
@@ -130,6 +133,11 @@ class NodeConn implements TransportConn {
       this.#ended = true;
       this.#end();
     });
+  }
+
+  get localAddr(): NetAddress {
+    const socket = this.#socket;
+    return this.#localAddr ??= { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
   }
 
   start(sink: ByteSink): void {
@@ -222,7 +230,7 @@ class NodeListener implements TransportListener {
     // A TLS server's sockets are ready once their handshake is done.
     server.on(secure ? "secureConnection" : "connection", (socket: net.Socket) => {
       if (this.#closed) socket.destroy();
-      else if (this.#onConn !== null) this.#onConn(new NodeConn(socket));
+      else if (this.#onConn !== null) this.#onConn(new NodeConn(socket, null, true));
       else this.#early?.push(socket);
     });
     // A failed handshake or a reset before accept: the listener keeps going.
@@ -236,7 +244,7 @@ class NodeListener implements TransportListener {
     this.#onError = onError;
     const early = this.#early ?? [];
     this.#early = null;
-    for (const socket of early) onConn(new NodeConn(socket));
+    for (const socket of early) onConn(new NodeConn(socket, null, true));
   }
 
   close(): void {

@@ -262,6 +262,9 @@ test("node transport: pause holds data back, resume delivers it, close ends once
   try {
     assert.equal(server.remoteAddr.port, client.localAddr.port);
     assert.equal(client.remoteAddr.port, listener.addr.port);
+    // An accepted socket's own address is read when first asked for.
+    assert.equal(server.localAddr.port, listener.addr.port);
+    assert.equal(server.localAddr.hostname, "127.0.0.1");
     const sink = recordingSink();
     server.pause();
     server.start(sink);
