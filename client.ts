@@ -169,7 +169,7 @@ export class HiSockClient {
       transport,
       framing,
       {
-        onFrame: (payload, owned) => this.#onFrame(payload, owned),
+        onFrame: (bytes, start, end, owned) => this.#onFrame(bytes, start, end, owned),
         onClose: (error) => this.#onClose(error),
       },
       this.#dialect.unframedToClient ?? this.#dialect.unframed,
@@ -539,11 +539,12 @@ export class HiSockClient {
     }, Math.max(5, Math.floor(deadAfter / 4)));
   }
 
-  #onFrame(payload: Uint8Array, owned: boolean): void {
+  /** A frame from the server: the payload `bytes[start, end)`. */
+  #onFrame(bytes: Uint8Array, start: number, end: number, owned: boolean): void {
     // After $DISCONN$ (or our own close()) nothing more is dispatched, even
     // frames that arrived in the same read.
     if (this.#conn.closed) return;
-    const message = this.#dialect.parseClientBound(payload);
+    const message = this.#dialect.parseClientBound(bytes, start, end);
     switch (message.kind) {
       case "command":
         // v1 cannot tell a raw message from a command: unhandled ones are raw.

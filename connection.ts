@@ -10,6 +10,7 @@ import { QueueFull } from "./errors.ts";
 import {
   type BufferSource,
   FrameDecoder,
+  type FrameHandler,
   FrameWriter,
   type Framing,
   type UnframedRule,
@@ -19,11 +20,12 @@ import type { ByteSink, NetAddress, TransportConn } from "./transport.ts";
 /** What a connection reports to its owner. */
 export interface ConnectionEvents {
   /**
-   * A complete payload arrived. Runs synchronously in the read loop; throwing
-   * closes the connection with that error (a protocol violation). It is
-   * called as a plain function, not as a method: use an arrow function.
+   * A complete payload arrived: `bytes[start, end)` (see {@linkcode FrameHandler}).
+   * Runs synchronously in the read loop; throwing closes the connection with
+   * that error (a protocol violation). It is called as a plain function, not
+   * as a method: use an arrow function.
    */
-  onFrame(payload: Uint8Array, owned: boolean): void;
+  onFrame: FrameHandler;
   /** The connection closed: `error` says why when it was not a clean close. */
   onClose(error: unknown): void;
 }
@@ -198,7 +200,7 @@ export function resolveQueueLimits(limits: QueueLimits, framing: Framing): Requi
  * @example A connection over any transport
  * ```ts ignore
  * const connection = new Connection(transportConn, new Framing(), {
- *   onFrame: (payload) => console.log(payload.length),
+ *   onFrame: (bytes, start, end) => console.log(end - start),
  *   onClose: (error) => console.log("closed", error),
  * });
  * connection.out.frame(new TextEncoder().encode("hi"));

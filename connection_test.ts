@@ -30,7 +30,10 @@ class SlowTransport implements TransportConn {
 
 function decodeAll(framing: Framing, parts: Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];
-  const decoder = new FrameDecoder(framing, (payload) => out.push(payload.slice()));
+  const decoder = new FrameDecoder(
+    framing,
+    (bytes, start, end) => out.push(bytes.slice(start, end)),
+  );
   for (const part of parts) decoder.push(part, false);
   return out;
 }

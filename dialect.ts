@@ -91,10 +91,14 @@ export interface Dialect {
 
   /** Parses a client's first frame. */
   parseHello(payload: Uint8Array): Hello;
-  /** Parses a frame a client sent after its hello. */
-  parseServerBound(payload: Uint8Array): ServerBoundMessage;
-  /** Parses a frame the server sent. */
-  parseClientBound(payload: Uint8Array): ClientBoundMessage;
+  /**
+   * Parses a frame a client sent after its hello: the payload
+   * `bytes[start, end)`, all of `bytes` by default (a decoder passes ranges,
+   * see {@linkcode FrameHandler}).
+   */
+  parseServerBound(bytes: Uint8Array, start?: number, end?: number): ServerBoundMessage;
+  /** Parses a frame the server sent: the payload `bytes[start, end)`, as above. */
+  parseClientBound(bytes: Uint8Array, start?: number, end?: number): ClientBoundMessage;
   /**
    * Where a lookup's answer comes as an untagged raw message (v1, v2): reads
    * raw content as that answer: client info, `null` for "no such client",

@@ -52,6 +52,18 @@ export function startsWith(bytes: Uint8Array, prefix: Uint8Array, offset = 0): b
 }
 
 /**
+ * The payload `bytes[start, end)` as a view of its own (or `bytes` itself
+ * when that is all of it).
+ *
+ * @param bytes Where the payload lies.
+ * @param start Index of its first byte.
+ * @param end Index after its last byte.
+ */
+export function payloadOf(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end);
+}
+
+/**
  * Whether `bytes` is exactly `word`.
  *
  * @param bytes The payload.
@@ -131,7 +143,10 @@ const HEAD_CACHE_MAX_NAME = 64;
 export class CommandHeads {
   /** The name read last. */
   command = "";
-  /** Where the content of the payload read last starts; -1 without `$MSG$`. */
+  /**
+   * Where the content of the payload read last starts, counted from the
+   * payload's first byte; -1 without `$MSG$`.
+   */
   contentAt = -1;
   /** Recent heads, most recent first, and their names. */
   readonly #heads: Uint8Array[] = [];
@@ -142,29 +157,32 @@ export class CommandHeads {
    * {@linkcode CommandHeads.contentAt}. Without `$MSG$` the whole rest is
    * the name and there is no content, as Python reads it.
    *
-   * @param payload A payload that starts with `$CMD$`.
+   * @param bytes Where the payload lies; it starts with `$CMD$`.
+   * @param start Index of its first byte.
+   * @param end Index after its last byte.
    * @throws {ProtocolError} When the name is not valid UTF-8.
    */
-  read(payload: Uint8Array): void {
+  read(bytes: Uint8Array, start = 0, end: number = bytes.length): void {
     const heads = this.#heads;
     const from = WORDS.cmd.length;
     search: for (let k = 0; k < heads.length; k++) {
       const head = heads[k];
       const size = head.length;
-      if (size > payload.length) continue;
+      if (size > end - start) continue;
       for (let i = from; i < size; i++) {
-        if (head[i] !== payload[i]) continue search;
+        if (head[i] !== bytes[start + i]) continue search;
       }
       this.command = this.#names[k];
       this.contentAt = size;
       return;
     }
+    const payload = payloadOf(bytes, start, end);
     const msgAt = indexOf(payload, WORDS.msg, from);
-    const end = msgAt === -1 ? payload.length : msgAt;
-    const command = protocolText(payload.subarray(from, end), "a command name");
+    const nameEnd = msgAt === -1 ? payload.length : msgAt;
+    const command = protocolText(payload.subarray(from, nameEnd), "a command name");
     this.command = command;
     this.contentAt = msgAt === -1 ? -1 : msgAt + WORDS.msg.length;
-    if (msgAt !== -1 && end - from <= HEAD_CACHE_MAX_NAME) {
+    if (msgAt !== -1 && nameEnd - from <= HEAD_CACHE_MAX_NAME) {
       if (heads.length === HEAD_CACHE_SIZE) {
         heads.pop();
         this.#names.pop();

@@ -26,6 +26,7 @@ import {
   parseClientInfoJson,
   parseHelloJson,
   parseLegacyClientInfoReply,
+  payloadOf,
   protocolText,
   sharedWriters,
   startsWith,
@@ -65,7 +66,8 @@ export const v1: Dialect = {
     return parseHelloJson(payload.subarray(WORDS.hello.length));
   },
 
-  parseServerBound(payload: Uint8Array): ServerBoundMessage {
+  parseServerBound(bytes: Uint8Array, start = 0, end = bytes.length): ServerBoundMessage {
+    const payload = payloadOf(bytes, start, end);
     if (isWord(payload, WORDS.close)) return { kind: "close" };
     if (isWord(payload, WORDS.tlsProbe)) return { kind: "tls_probe" };
     if (startsWith(payload, WORDS.rename)) {
@@ -87,7 +89,8 @@ export const v1: Dialect = {
     return parseCommand(payload) ?? { kind: "raw", content: payload };
   },
 
-  parseClientBound(payload: Uint8Array): ClientBoundMessage {
+  parseClientBound(bytes: Uint8Array, start = 0, end = bytes.length): ClientBoundMessage {
+    const payload = payloadOf(bytes, start, end);
     if (isWord(payload, WORDS.disconnect)) return { kind: "disconnect" };
     if (isWord(payload, WORDS.keepalive)) return { kind: "keepalive" };
     if (startsWith(payload, WORDS.join)) {

@@ -132,7 +132,7 @@ describe("v1 parses what Python hisock 1.2 sends", () => {
     const got: string[] = [];
     const decoder = new FrameDecoder(
       new Framing(),
-      (payload) => got.push(latin1(payload)),
+      (bytes, start, end) => got.push(latin1(bytes.subarray(start, end))),
       v1.unframedToServer,
     );
     decoder.push(bytes("1               x$CHNAME$$CHGROUP$3               abc"), true);

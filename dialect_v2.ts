@@ -24,6 +24,7 @@ import {
   parseHelloJson,
   parseLegacyClientInfoReply,
   parseServerWord,
+  payloadOf,
   sharedWriters,
   startsWith,
   WORDS,
@@ -57,15 +58,18 @@ export const v2: Dialect = {
     return parseHelloJson(payload.subarray(WORDS.hello.length));
   },
 
-  parseServerBound(payload: Uint8Array): ServerBoundMessage {
+  parseServerBound(bytes: Uint8Array, start = 0, end = bytes.length): ServerBoundMessage {
+    // Commands, the bulk of the traffic, are read in place; the rest as a view.
+    if (isCommand(bytes, start, end)) return parseCommand(bytes, start, end);
+    const payload = payloadOf(bytes, start, end);
     if (payload[0] !== DOLLAR) return { kind: "raw", content: payload };
-    if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
     return parseClientWord(payload, SERVER_ONLY) ?? { kind: "raw", content: payload };
   },
 
-  parseClientBound(payload: Uint8Array): ClientBoundMessage {
+  parseClientBound(bytes: Uint8Array, start = 0, end = bytes.length): ClientBoundMessage {
+    if (isCommand(bytes, start, end)) return parseCommand(bytes, start, end);
+    const payload = payloadOf(bytes, start, end);
     if (payload[0] !== DOLLAR) return { kind: "raw", content: payload };
-    if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
     return parseServerWord(payload) ?? { kind: "raw", content: payload };
   },
 
@@ -92,19 +96,26 @@ export const v2: Dialect = {
   ...sharedWriters(clientInfoJson),
 };
 
+/** Whether the payload `bytes[start, end)` starts with `$CMD$`. */
+function isCommand(bytes: Uint8Array, start: number, end: number): boolean {
+  return end - start >= WORDS.cmd.length && startsWith(bytes, WORDS.cmd, start);
+}
+
 /**
  * `$CMD$name$MSG$content`. Without `$MSG$` the whole rest is the command and
  * there is no content, as Python reads it.
  */
 function parseCommand(
-  payload: Uint8Array,
+  bytes: Uint8Array,
+  start: number,
+  end: number,
 ): { kind: "command"; command: string; content: Uint8Array } {
-  commandHeads.read(payload);
+  commandHeads.read(bytes, start, end);
   const at = commandHeads.contentAt;
   return {
     kind: "command",
     command: commandHeads.command,
-    content: at === -1 ? EMPTY : payload.subarray(at),
+    content: at === -1 ? EMPTY : bytes.subarray(start + at, end),
   };
 }
 

@@ -229,3 +229,45 @@ describe("v2 casts content by the declared type", () => {
     assert.equal(v2.cast(buffer, "bytes", true), buffer);
   });
 });
+
+describe("v2 parses a payload given as a range of a larger buffer", () => {
+  const text = new TextEncoder();
+  /** `payload` between bytes that must never be read. */
+  function framed(
+    payload: string,
+    before = "$CMD$xx",
+    after = "$MSG$zz",
+  ): [Uint8Array, number, number] {
+    const all = text.encode(before + payload + after);
+    const start = text.encode(before).length;
+    return [all, start, start + text.encode(payload).length];
+  }
+
+  test("a command and its content stop at the range's end", () => {
+    for (let round = 0; round < 2; round++) {
+      // The second round reads the head from CommandHeads' memory.
+      const message = v2.parseServerBound(...framed("$CMD$bench$MSG$hi"));
+      assert.equal(message.kind, "command");
+      if (message.kind !== "command") return;
+      assert.equal(message.command, "bench");
+      assert.deepEqual(message.content, text.encode("hi"));
+    }
+  });
+
+  test("a remembered head longer than the range does not match bytes beyond it", () => {
+    v2.parseServerBound(text.encode("$CMD$bench$MSG$1"));
+    const message = v2.parseClientBound(...framed("$CMD$ben", "", "ch$MSG$x"));
+    assert.deepEqual(message, { kind: "command", command: "ben", content: new Uint8Array(0) });
+  });
+
+  test("a range shorter than $CMD$ is not a command, whatever follows it", () => {
+    assert.deepEqual(v2.parseServerBound(...framed("$CM", "", "D$a$MSG$b")), {
+      kind: "raw",
+      content: text.encode("$CM"),
+    });
+    assert.deepEqual(v2.parseClientBound(...framed("ab")), {
+      kind: "raw",
+      content: text.encode("ab"),
+    });
+  });
+});

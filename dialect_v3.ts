@@ -37,6 +37,7 @@ import {
   parseHelloJson,
   parseLegacyClientInfoReply,
   parseServerWord,
+  payloadOf,
   sharedWriters,
   startsWith,
   WORDS,
@@ -87,7 +88,8 @@ export const v3: Dialect = {
     return parseHelloJson(payload.subarray(WORDS.hello.length));
   },
 
-  parseServerBound(payload: Uint8Array): ServerBoundMessage {
+  parseServerBound(bytes: Uint8Array, start = 0, end = bytes.length): ServerBoundMessage {
+    const payload = payloadOf(bytes, start, end);
     if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
     if (payload[0] === DOLLAR) {
       const word = parseClientWord(payload, SERVER_ONLY);
@@ -96,7 +98,8 @@ export const v3: Dialect = {
     return rawAsCommand(payload);
   },
 
-  parseClientBound(payload: Uint8Array): ClientBoundMessage {
+  parseClientBound(bytes: Uint8Array, start = 0, end = bytes.length): ClientBoundMessage {
+    const payload = payloadOf(bytes, start, end);
     if (startsWith(payload, WORDS.cmd)) return parseCommand(payload);
     const word = parseServerWord(payload);
     if (word !== undefined) return word;

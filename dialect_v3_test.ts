@@ -239,7 +239,7 @@ describe("v3 protocol words", () => {
     const got: string[] = [];
     const decoder = new FrameDecoder(
       new Framing(),
-      (payload) => got.push(latin1(payload)),
+      (bytes, start, end) => got.push(latin1(bytes.subarray(start, end))),
       v3.unframedToClient,
     );
     decoder.push(

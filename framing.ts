@@ -218,11 +218,14 @@ export function encodeFrame(payload: Uint8Array, framing: Framing): Uint8Array {
 }
 
 /**
- * Called with each complete payload. `owned` says whether the bytes belong to
- * the receiver for good (`true`) or are a view into a buffer the reader will
+ * Called with each complete payload: the bytes `bytes[start, end)`. They are
+ * given as a range, not a view of their own, because a decoder that makes a
+ * typed array per frame spends more on it than on the frame; call
+ * `bytes.subarray(start, end)` for a view. `owned` says whether the bytes
+ * belong to the receiver for good (`true`) or lie in a buffer the reader will
  * reuse once the callback returns (`false`): copy them to keep them.
  */
-export type FrameHandler = (payload: Uint8Array, owned: boolean) => void;
+export type FrameHandler = (bytes: Uint8Array, start: number, end: number, owned: boolean) => void;
 
 /**
  * Payloads a buggy peer sends without a header, to be recognised where a
@@ -259,9 +262,9 @@ const DOLLAR = 0x24;
 /**
  * An incremental frame decoder: feed it chunks of any size, split anywhere,
  * and it calls the handler with each complete payload, in order, without an
- * `await`. A frame that lies inside one chunk is passed as a view of it; only
- * a frame spanning chunks is assembled, into a buffer that ends up exactly
- * its size.
+ * `await`. A frame that lies inside one chunk is passed as a range of it;
+ * only a frame spanning chunks is assembled, into a buffer kept for the next
+ * large frame.
  *
  * Memory follows the bytes that really arrived, not what a header claims: a
  * payload's buffer is allocated whole, once its header has been checked
@@ -278,8 +281,8 @@ const DOLLAR = 0x24;
  * import { encodeFrame, FrameDecoder, Framing } from "./framing.ts";
  * const framing = new Framing();
  * const bytes = encodeFrame(new TextEncoder().encode("hello"), framing);
- * const decoder = new FrameDecoder(framing, (payload) => {
- *   console.log(new TextDecoder().decode(payload)); // "hello"
+ * const decoder = new FrameDecoder(framing, (bytes, start, end) => {
+ *   console.log(new TextDecoder().decode(bytes.subarray(start, end))); // "hello"
  * });
  * decoder.push(bytes.subarray(0, 7), true);
  * decoder.push(bytes.subarray(7), true);
@@ -377,7 +380,7 @@ export class FrameDecoder {
         continue;
       }
       offset = start + length;
-      this.#onFrame(chunk.subarray(start, offset), owned);
+      this.#onFrame(chunk, start, offset, owned);
       // Small frames again: the assembly buffer of past large ones may go.
       if (this.#spill !== null && ++this.#framesSinceSpill > SPILL_IDLE_FRAMES) this.#spill = null;
     }
@@ -421,7 +424,7 @@ export class FrameDecoder {
     this.#headerFill = 0;
     const length = framing.readHeader(header, 0);
     if (end - offset >= length) {
-      this.#onFrame(chunk.subarray(offset, offset + length), owned);
+      this.#onFrame(chunk, offset, offset + length, owned);
       return offset + length;
     }
     this.#beginPayload(length, end - offset);
@@ -488,7 +491,7 @@ export class FrameDecoder {
     this.#payload = null;
     this.#spill = payload.length <= MAX_SPILL ? payload : null;
     this.#framesSinceSpill = 0;
-    this.#onFrame(payload.length === length ? payload : payload.subarray(0, length), false);
+    this.#onFrame(payload, 0, length, false);
   }
 
   /**
@@ -521,7 +524,7 @@ export class FrameDecoder {
       }
       if (complete) {
         this.#bare = null;
-        this.#onFrame(Uint8Array.from(bare), true);
+        this.#onFrame(Uint8Array.from(bare), 0, bare.length, true);
         return offset;
       }
     }

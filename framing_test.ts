@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { concat, prng } from "./test_util.ts";
+import { concat, prng, viewing } from "./test_util.ts";
 import { encodeFrame, FrameDecoder, FrameWriter, Framing } from "./framing.ts";
 import { MalformedHeader, MessageTooLarge } from "./errors.ts";
 
@@ -12,7 +12,7 @@ const latin1 = (data: Uint8Array) => String.fromCharCode(...data);
 /** Feeds `stream` to a fresh decoder in the given chunk sizes; returns the payloads (copied). */
 function decodeAll(framing: Framing, stream: Uint8Array, sizes: number[]): Uint8Array[] {
   const out: Uint8Array[] = [];
-  const frames = new FrameDecoder(framing, (payload) => out.push(payload.slice()));
+  const frames = new FrameDecoder(framing, viewing((payload) => out.push(payload.slice())));
   let offset = 0;
   let i = 0;
   while (offset < stream.length) {
@@ -127,7 +127,10 @@ describe("FrameDecoder", () => {
   test("decodes a stream split at every byte boundary", () => {
     for (let split = 1; split < stream.length; split++) {
       const frames: Uint8Array[] = [];
-      const frameDecoder = new FrameDecoder(framing, (payload) => frames.push(payload.slice()));
+      const frameDecoder = new FrameDecoder(
+        framing,
+        viewing((payload) => frames.push(payload.slice())),
+      );
       frameDecoder.push(stream.subarray(0, split), false);
       frameDecoder.push(stream.subarray(split), false);
       assert.equal(frames.length, payloads.length, `split at ${split}`);
@@ -159,10 +162,28 @@ describe("FrameDecoder", () => {
     }
   });
 
+  test("a frame inside a chunk is passed as a range of that chunk, no view made", () => {
+    const one = encodeFrame(bytes("abc"), framing);
+    const two = encodeFrame(bytes("defgh"), framing);
+    const chunk = concat(one, two);
+    const ranges: Array<[Uint8Array, number, number, boolean]> = [];
+    const frames = new FrameDecoder(framing, (b, start, end, owned) => {
+      ranges.push([b, start, end, owned]);
+    });
+    frames.push(chunk, false);
+    assert.deepEqual(ranges.map(([b, start, end, owned]) => [b === chunk, start, end, owned]), [
+      [true, 16, 19, false],
+      [true, 35, 40, false],
+    ]);
+  });
+
   test("views are passed through only when the chunk is owned", () => {
     const frame = encodeFrame(bytes("abc"), framing);
     const seen: Array<[Uint8Array, boolean]> = [];
-    const owned = new FrameDecoder(framing, (payload, isOwned) => seen.push([payload, isOwned]));
+    const owned = new FrameDecoder(
+      framing,
+      viewing((payload, isOwned) => seen.push([payload, isOwned])),
+    );
     owned.push(frame, true);
     owned.push(frame, false);
     assert.equal(seen[0][1], true);
@@ -170,7 +191,10 @@ describe("FrameDecoder", () => {
     assert.equal(seen[1][1], false);
     // Across chunks the payload is assembled in a buffer the decoder reuses
     // for the next large frame: lent, not owned.
-    const spanning = new FrameDecoder(framing, (payload, isOwned) => seen.push([payload, isOwned]));
+    const spanning = new FrameDecoder(
+      framing,
+      viewing((payload, isOwned) => seen.push([payload, isOwned])),
+    );
     spanning.push(frame.subarray(0, 17), true);
     spanning.push(frame.subarray(17), true);
     assert.equal(seen[2][1], false);
@@ -179,9 +203,10 @@ describe("FrameDecoder", () => {
 
   test("the assembly buffer is reused across large frames, never past a frame's end", () => {
     const seen: Array<{ copy: Uint8Array; view: Uint8Array; owned: boolean }> = [];
-    const frames = new FrameDecoder(framing, (payload, owned) => {
-      seen.push({ copy: payload.slice(), view: payload, owned });
-    });
+    const frames = new FrameDecoder(
+      framing,
+      viewing((payload, owned) => seen.push({ copy: payload.slice(), view: payload, owned })),
+    );
     const big = new Uint8Array(50_000).fill(1);
     const smaller = new Uint8Array(30_000).fill(2);
     const stream = concat(encodeFrame(big, framing), encodeFrame(smaller, framing));
@@ -199,7 +224,7 @@ describe("FrameDecoder", () => {
     const big = new Uint8Array(100_000).map((_, i) => i % 251);
     const frame = encodeFrame(big, framing);
     const out: Uint8Array[] = [];
-    const frameDecoder = new FrameDecoder(framing, (payload) => out.push(payload));
+    const frameDecoder = new FrameDecoder(framing, viewing((payload) => out.push(payload)));
     frameDecoder.push(frame.subarray(0, 1000), false);
     let offset = 1000;
     assert.equal(frameDecoder.directTarget(200_000), null, "smaller than the minimum asked");
@@ -218,7 +243,7 @@ describe("FrameDecoder", () => {
 
   test("a malformed header stops the decoder for good", () => {
     const frames: Uint8Array[] = [];
-    const frameDecoder = new FrameDecoder(framing, (payload) => frames.push(payload));
+    const frameDecoder = new FrameDecoder(framing, viewing((payload) => frames.push(payload)));
     const good = encodeFrame(bytes("ok"), framing);
     assert.throws(
       () => frameDecoder.push(concat(good, bytes("garbage header!!xx")), true),
@@ -264,7 +289,7 @@ describe("FrameDecoder with bare payloads (Python 3.0a's unframed words)", () =>
   test("are recognised where a header was expected, at every split point", () => {
     for (let split = 0; split <= stream.length; split++) {
       const out: string[] = [];
-      const frames = new FrameDecoder(framing, (p) => out.push(decoder.decode(p)), rule);
+      const frames = new FrameDecoder(framing, viewing((p) => out.push(decoder.decode(p))), rule);
       frames.push(stream.subarray(0, split), false);
       frames.push(stream.subarray(split), false);
       assert.deepEqual(out, expected, `split at ${split}`);

@@ -59,8 +59,8 @@ describe("fuzz: frame decoder", () => {
       const rule = random() < 0.3
         ? { words: [encoder.encode("$KEEPALIVE$"), encoder.encode("$DISCONN$")], jsonObjects: true }
         : undefined;
-      const decoder = new FrameDecoder(framing, (payload) => {
-        assert.ok(payload.length <= Math.max(framing.maxPayload, 64 * 1024));
+      const decoder = new FrameDecoder(framing, (_bytes, start, end) => {
+        assert.ok(end - start <= Math.max(framing.maxPayload, 64 * 1024));
       }, rule);
       const data = randomBytes(
         random,
@@ -93,7 +93,10 @@ describe("fuzz: frame decoder", () => {
         payloads.push(randomBytes(random, size));
       }
       const out: Uint8Array[] = [];
-      const decoder = new FrameDecoder(framing, (payload) => out.push(payload.slice()));
+      const decoder = new FrameDecoder(
+        framing,
+        (bytes, start, end) => out.push(bytes.slice(start, end)),
+      );
       splitPush(decoder, concat(...payloads.map((p) => encodeFrame(p, framing))), random);
       assert.deepEqual(out, payloads, `round ${round}`);
       assert.equal(decoder.midFrame, false);
@@ -164,8 +167,8 @@ describe("fuzz: dialect parsers", () => {
         const writer = new FrameWriter(framing);
         dialect.writeCommand(writer, command, content);
         const messages: unknown[] = [];
-        const decoder = new FrameDecoder(framing, (payload, owned) => {
-          const message = dialect.parseServerBound(payload);
+        const decoder = new FrameDecoder(framing, (bytes, start, end, owned) => {
+          const message = dialect.parseServerBound(bytes, start, end);
           assert.equal(message.kind, "command", `round ${round}`);
           if (message.kind !== "command") return;
           assert.equal(message.command, command);

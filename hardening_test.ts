@@ -47,7 +47,10 @@ describe("memory-safe receive (FrameDecoder)", () => {
   test("a header claiming much more than has arrived allocates only what arrived", () => {
     const framing = new Framing({ maxMessageSize: 16 * MiB });
     const got: Uint8Array[] = [];
-    const decoder = new FrameDecoder(framing, (payload) => got.push(payload));
+    const decoder = new FrameDecoder(
+      framing,
+      (bytes, start, end) => got.push(bytes.subarray(start, end)),
+    );
     const header = new Uint8Array(16);
     framing.writeHeader(header, 0, 16 * MiB);
     decoder.push(concat(header, new Uint8Array(100)), false);
@@ -72,8 +75,8 @@ describe("memory-safe receive (FrameDecoder)", () => {
     const stream = concat(...frames);
     for (const step of [1, 7, 4096, 65_537, 1 << 20]) {
       const got: Uint8Array[] = [];
-      const decoder = new FrameDecoder(framing, (payload, owned) => {
-        got.push(owned ? payload : payload.slice());
+      const decoder = new FrameDecoder(framing, (bytes, start, end, owned) => {
+        got.push(owned ? bytes.subarray(start, end) : bytes.slice(start, end));
       });
       let offset = 0;
       while (offset < stream.length) {

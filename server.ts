@@ -822,7 +822,7 @@ export class HiSockServer {
       transport,
       this.#framing,
       {
-        onFrame: (payload, owned) => this.#onFrame(peer, payload, owned),
+        onFrame: (bytes, start, end, owned) => this.#onFrame(peer, bytes, start, end, owned),
         onClose: (error) => this.#onClose(peer, error),
       },
       this.#dialect.unframedToServer ?? this.#dialect.unframed,
@@ -854,21 +854,22 @@ export class HiSockServer {
     peer.conn.start();
   }
 
-  #onFrame(peer: Peer, payload: Uint8Array, owned: boolean): void {
+  /** A frame from a peer: the payload `bytes[start, end)`. */
+  #onFrame(peer: Peer, bytes: Uint8Array, start: number, end: number, owned: boolean): void {
     // A connection being closed (it said $USRCLOSE$, or was told $DISCONN$)
     // has nothing more to say: what it sent after that is not dispatched.
     if (peer.conn.closed) return;
     if (peer.info === null) {
       if (peer.backlog !== null) {
         // authenticate is pending: keep what follows the hello, in order.
-        peer.backlog.push(owned ? payload : payload.slice());
+        peer.backlog.push(owned ? bytes.subarray(start, end) : bytes.slice(start, end));
         return;
       }
-      this.#onHello(peer, this.#dialect.parseHello(payload));
+      this.#onHello(peer, this.#dialect.parseHello(bytes.subarray(start, end)));
       return;
     }
     const joined = peer as JoinedPeer;
-    const message = this.#dialect.parseServerBound(payload);
+    const message = this.#dialect.parseServerBound(bytes, start, end);
     switch (message.kind) {
       case "command":
         this.#dispatchCommand(joined, message.command, message.content, owned);
@@ -952,7 +953,7 @@ export class HiSockServer {
       for (const payload of backlog) {
         if (peer.conn.closed) break;
         try {
-          this.#onFrame(peer, payload, true);
+          this.#onFrame(peer, payload, 0, payload.length, true);
         } catch (error) {
           peer.conn.abort(error);
           break;

@@ -12,6 +12,7 @@ import {
   type ClientInfo,
   type ClientOptions,
   connect,
+  type FrameHandler,
   type HiSockClient,
   type HiSockError,
   type HiSockServer,
@@ -561,4 +562,14 @@ export async function join(
   const client = scope.add(await connect(server.getAddr(), options));
   await until(() => isJoined(server, client), `the join of ${options.name ?? "a client"}`);
   return client;
+}
+
+/**
+ * A frame handler for tests that want each payload as a view of its own
+ * (the decoder passes ranges: see `FrameHandler`).
+ *
+ * @param fn Called with the payload's view and whether it is owned.
+ */
+export function viewing(fn: (payload: Uint8Array, owned: boolean) => void): FrameHandler {
+  return (bytes, start, end, owned) => fn(bytes.subarray(start, end), owned);
 }
