@@ -17,6 +17,7 @@ import {
   type DispatchMode,
   type EventArgs,
   type HandlerEntry,
+  takesContent,
 } from "./dispatcher.ts";
 import {
   ClientNotFound,
@@ -586,15 +587,34 @@ export class HiSockClient {
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
       for (const handler of handlers) {
+        // () => … gets no content, and none is cast: see takesContent.
+        if (!takesContent(handler, 1)) {
+          dispatcher.invoke(command, handler, undefined, 0);
+          continue;
+        }
         const value = this.#cast(content, handler, owned);
         if (value !== CAST_FAILED) dispatcher.invoke(command, handler, undefined, 1, value);
       }
       return;
     }
     for (const handler of dispatcher.events.get("*")) {
-      const value = this.#cast(content, handler, owned);
-      if (value !== CAST_FAILED) dispatcher.invoke("*", handler, undefined, 2, command, value);
+      this.#dispatchAll(handler, command, content, owned);
     }
+  }
+
+  /** Runs a `*` handler: `(command, content)`. */
+  #dispatchAll(
+    handler: HandlerEntry,
+    command: string | null,
+    content: unknown,
+    owned: boolean,
+  ): void {
+    if (!takesContent(handler, 2)) {
+      this.#dispatcher.invoke("*", handler, undefined, 1, command);
+      return;
+    }
+    const value = this.#cast(content, handler, owned);
+    if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, undefined, 2, command, value);
   }
 
   #onRaw(content: unknown, owned: boolean): void {
@@ -613,10 +633,7 @@ export class HiSockClient {
     }
     const handlers = this.#dispatcher.events.get("*");
     if (handlers.length > 0) {
-      for (const handler of handlers) {
-        const value = this.#cast(content, handler, owned);
-        if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, undefined, 2, null, value);
-      }
+      for (const handler of handlers) this.#dispatchAll(handler, null, content, owned);
       return;
     }
     this.#rawInbox.push(this.#dialect.cast(content, "bytes", owned));

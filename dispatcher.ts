@@ -37,6 +37,8 @@ export interface HandlerEntry {
   readonly type: CastType | undefined;
   // deno-lint-ignore no-explicit-any
   readonly fn: (...args: any[]) => unknown;
+  /** The handler's declared parameters (`fn.length`), read once. */
+  readonly arity: number;
 }
 
 /**
@@ -65,7 +67,8 @@ export class HandlerMap {
   add(name: string, type: CastType | undefined, fn: HandlerEntry["fn"]): void {
     if (typeof fn !== "function") throw new TypeError(`the handler for ${name} is not a function`);
     const list = this.#handlers.get(name);
-    this.#handlers.set(name, list ? [...list, { type, fn }] : [{ type, fn }]);
+    const entry = { type, fn, arity: fn.length };
+    this.#handlers.set(name, list ? [...list, entry] : [entry]);
   }
 
   /**
@@ -307,6 +310,31 @@ export class Dispatcher {
 }
 
 const EMPTY: readonly HandlerEntry[] = Object.freeze([]);
+
+/**
+ * Whether a handler is given the content, which is then cast (for bytes that
+ * are not the receiver's to keep, copied): when it declared a content type,
+ * or when its parameters reach the content's place. As in Python hisock,
+ * whose handlers get as many arguments as they declare, a handler written
+ * without a content parameter, `(client) => …`, is called without it, and
+ * nothing is cast or copied for it. A handler that reads the content through
+ * a rest parameter, `arguments` or a parameter with a default (none of which
+ * `fn.length` counts) declares a type: `on("cmd", "bytes", (...args) => …)`.
+ *
+ * @example
+ * ```ts
+ * import { takesContent } from "./dispatcher.ts";
+ * const counter = { type: undefined, fn: () => {}, arity: 0 };
+ * console.log(takesContent(counter, 2)); // false
+ * ```
+ *
+ * @param handler The handler.
+ * @param position Which argument the content is, counted from 1.
+ * @returns Whether to pass the content.
+ */
+export function takesContent(handler: HandlerEntry, position: number): boolean {
+  return handler.type !== undefined || handler.arity >= position;
+}
 
 /**
  * Checks a declared content type given at run time.

@@ -32,7 +32,7 @@ test("manual mode queues until run(), and reading pauses past maxPending", async
     onPressure: (high) => pressure.push(high),
   });
   const seen: number[] = [];
-  const entry = { type: undefined, fn: (n: number) => seen.push(n) };
+  const entry = { type: undefined, fn: (n: number) => seen.push(n), arity: 1 };
   for (let n = 0; n < 3; n++) dispatcher.invoke("n", entry, undefined, 1, n);
   assert.deepEqual(seen, []);
   assert.equal(dispatcher.pending, 3);
@@ -45,7 +45,7 @@ test("manual mode queues until run(), and reading pauses past maxPending", async
 test("run(blocking) waits for an event, or for the owner to close", async () => {
   const { onError } = collecting();
   const dispatcher = new Dispatcher("manual", onError);
-  const entry = { type: undefined, fn: () => {} };
+  const entry = { type: undefined, fn: () => {}, arity: 0 };
   let done = false;
   const running = dispatcher.run(true).then((count) => (done = true, count));
   await new Promise((resolve) => setTimeout(resolve, 20));
@@ -62,7 +62,7 @@ test("run(blocking) waits for an event, or for the owner to close", async () => 
 test("handlers get exactly the arguments given, however many", () => {
   const { onError } = collecting();
   const seen: unknown[][] = [];
-  const entry = { type: undefined, fn: (...args: unknown[]) => seen.push(args) };
+  const entry = { type: undefined, fn: (...args: unknown[]) => seen.push(args), arity: 0 };
   for (const mode of ["immediate", "manual"] as const) {
     const dispatcher = new Dispatcher(mode, onError);
     dispatcher.invoke("e", entry, undefined, 0);
@@ -85,13 +85,14 @@ test("thrown and rejected failures become HandlerError with the context", async 
       fn: () => {
         throw new Error("sync");
       },
+      arity: 0,
     },
     "c1",
     0,
   );
   dispatcher.invoke(
     "later",
-    { type: undefined, fn: () => Promise.reject(new Error("async")) },
+    { type: undefined, fn: () => Promise.reject(new Error("async")), arity: 0 },
     "c2",
     0,
   );
@@ -121,10 +122,10 @@ test("handler maps copy on write, remove one or all, and check content types", (
   assert.throws(() => checkCastType("integer"), TypeError);
   assert.throws(() => new Dispatcher("later" as never, () => {}), RangeError);
   const manual = new Dispatcher("manual", () => {});
-  assert.equal(castTypeFor({ type: "view", fn: one }, manual), "bytes");
-  assert.equal(castTypeFor({ type: undefined, fn: one }, manual), "bytes");
+  assert.equal(castTypeFor({ type: "view", fn: one, arity: 1 }, manual), "bytes");
+  assert.equal(castTypeFor({ type: undefined, fn: one, arity: 1 }, manual), "bytes");
   assert.equal(
-    castTypeFor({ type: "view", fn: one }, new Dispatcher("immediate", () => {})),
+    castTypeFor({ type: "view", fn: one, arity: 1 }, new Dispatcher("immediate", () => {})),
     "view",
   );
 });

@@ -22,6 +22,7 @@ import {
   type DispatchMode,
   type EventArgs,
   type HandlerEntry,
+  takesContent,
 } from "./dispatcher.ts";
 import {
   AuthenticationFailed,
@@ -1052,28 +1053,47 @@ export class HiSockServer {
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
       for (const handler of handlers) {
+        // (client) => … gets no content, and none is cast: see takesContent.
+        if (!takesContent(handler, 2)) {
+          dispatcher.invoke(command, handler, info, 1, info);
+          continue;
+        }
         const value = this.#cast(content, handler, owned, info);
         if (value !== CAST_FAILED) dispatcher.invoke(command, handler, info, 2, info, value);
       }
     } else {
       for (const handler of dispatcher.events.get("*")) {
-        const value = this.#cast(content, handler, owned, info);
-        if (value !== CAST_FAILED) dispatcher.invoke("*", handler, info, 3, info, command, value);
+        this.#dispatchAll("*", handler, command, content, owned, info);
       }
     }
     for (const handler of dispatcher.events.get("message")) {
-      const value = this.#cast(content, handler, owned, info);
-      if (value !== CAST_FAILED) {
-        dispatcher.invoke("message", handler, info, 3, info, command, value);
-      }
+      this.#dispatchAll("message", handler, command, content, owned, info);
     }
   }
 
   #dispatchRaw(peer: JoinedPeer, content: unknown, owned: boolean): void {
     const info = peer.info;
     for (const handler of this.#dispatcher.events.get("*")) {
-      const value = this.#cast(content, handler, owned, info);
-      if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, info, 3, info, null, value);
+      this.#dispatchAll("*", handler, null, content, owned, info);
+    }
+  }
+
+  /** Runs a `*` or `message` handler: `(client, command, content)`. */
+  #dispatchAll(
+    event: string,
+    handler: HandlerEntry,
+    command: string | null,
+    content: unknown,
+    owned: boolean,
+    info: ClientInfo,
+  ): void {
+    if (!takesContent(handler, 3)) {
+      this.#dispatcher.invoke(event, handler, info, 2, info, command);
+      return;
+    }
+    const value = this.#cast(content, handler, owned, info);
+    if (value !== CAST_FAILED) {
+      this.#dispatcher.invoke(event, handler, info, 3, info, command, value);
     }
   }
 

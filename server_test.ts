@@ -567,6 +567,54 @@ describe("typed handlers", () => {
   );
 
   test(
+    "handlers get as many arguments as they declare (as in Python hisock); a declared type always gets content",
+    scoped(async (scope) => {
+      const { server, errors } = await serve(scope);
+      const seen: Record<string, unknown[][]> = {};
+      const note = (key: string, args: unknown[]) => (seen[key] ??= []).push(args);
+      server.on("c", function (_client: ClientInfo) {
+        note("server (client)", [...arguments]);
+      });
+      server.on("c", function (_client: ClientInfo, _content: Uint8Array) {
+        note("server (client, content)", [...arguments]);
+      });
+      server.on("c", (...args: unknown[]) => note("server (...args)", args));
+      server.on("c", "str", (...args: unknown[]) => note("server str (...args)", args));
+      server.on("message", function (_client: ClientInfo, _command: string) {
+        note("server message (client, command)", [...arguments]);
+      });
+      // A content that "int" cannot read: a handler that does not take it
+      // must not see a cast, nor an error.
+      server.on("n", (_client: ClientInfo) => note("server n (client)", []));
+      const client = await join(scope, server, { name: "arity" });
+      const got = new Inbox<unknown[]>();
+      client.on("s", function () {
+        got.push(["client ()", arguments.length]);
+      });
+      client.on("s", function (_content: Uint8Array) {
+        got.push(["client (content)", ...arguments]);
+      });
+      client.send("c", "hi");
+      client.send("n", "not a number");
+      await until(() => seen["server n (client)"]?.length === 1, "the n handler");
+      const hi = new TextEncoder().encode("hi");
+      const info = server.getClient("arity");
+      assert.deepEqual(seen["server (client)"], [[info]]);
+      assert.deepEqual(seen["server (client, content)"], [[info, hi]]);
+      assert.deepEqual(seen["server (...args)"], [[info]]);
+      assert.deepEqual(seen["server str (...args)"], [[info, "hi"]]);
+      assert.deepEqual(seen["server message (client, command)"], [[info, "c"], [info, "n"]]);
+      server.sendClient("arity", "s", "yo");
+      assert.deepEqual(await got.next("client ()"), ["client ()", 0]);
+      assert.deepEqual(await got.next("client (content)"), [
+        "client (content)",
+        new TextEncoder().encode("yo"),
+      ]);
+      assert.equal(errors.size, 0, `no errors: ${errors.all.map(([e]) => e.message)}`);
+    }),
+  );
+
+  test(
     "every cast type, server to client, and typed message / * handlers",
     scoped(async (scope) => {
       const { server, errors } = await serve(scope);

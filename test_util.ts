@@ -184,7 +184,12 @@ export function record<A extends unknown[] = any[]>(
   type?: string,
 ): Inbox<A> {
   const inbox = new Inbox<A>();
-  const handler = (...args: unknown[]) => inbox.push(args as A);
+  // Named parameters reach every event's content, so that content is passed
+  // (a rest parameter alone would not get it: see takesContent); `arguments`
+  // holds exactly what the handler was called with.
+  const handler = function (_a?: unknown, _b?: unknown, _c?: unknown) {
+    inbox.push([...arguments] as A);
+  };
   if (type === undefined) emitter.on(event, handler);
   else emitter.on(event, type, handler);
   return inbox;
