@@ -193,6 +193,44 @@ export class CommandHeads {
   }
 }
 
+/**
+ * The bytes of `$CMD$name$MSG$` for a command to send. The last
+ * {@linkcode HEAD_CACHE_SIZE} names sent are remembered with their bytes, so
+ * a program that sends the same few commands again and again writes each
+ * head with one copy instead of encoding the name every time.
+ *
+ * @example
+ * ```ts
+ * import { commandHeadBytes } from "./dialect_common.ts";
+ * console.log(new TextDecoder().decode(commandHeadBytes("greet"))); // "$CMD$greet$MSG$"
+ * ```
+ *
+ * @param command The command's name.
+ * @returns The head's bytes; the caller must not change them.
+ */
+export function commandHeadBytes(command: string): Uint8Array {
+  for (let k = 0; k < sentNames.length; k++) {
+    if (sentNames[k] === command) return sentHeads[k];
+  }
+  const name = encoder.encode(command);
+  const head = new Uint8Array(WORDS.cmd.length + name.length + WORDS.msg.length);
+  head.set(WORDS.cmd);
+  head.set(name, WORDS.cmd.length);
+  head.set(WORDS.msg, WORDS.cmd.length + name.length);
+  if (command.length <= HEAD_CACHE_MAX_NAME) {
+    if (sentNames.length === HEAD_CACHE_SIZE) {
+      sentNames.pop();
+      sentHeads.pop();
+    }
+    sentNames.unshift(command);
+    sentHeads.unshift(head);
+  }
+  return head;
+}
+/** The names {@linkcode commandHeadBytes} remembers, most recent first, and their heads. */
+const sentNames: string[] = [];
+const sentHeads: Uint8Array[] = [];
+
 /** The heads read by every dialect's parsers (one thread reads at a time). */
 export const commandHeads: CommandHeads = new CommandHeads();
 

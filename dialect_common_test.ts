@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { CommandHeads } from "./dialect_common.ts";
+import { commandHeadBytes, CommandHeads } from "./dialect_common.ts";
 import { ProtocolError } from "./errors.ts";
 
 const bytes = (text: string) => new TextEncoder().encode(text);
@@ -47,4 +47,15 @@ test("CommandHeads: a name that is not UTF-8 is a ProtocolError", () => {
   assert.throws(() => heads.read(payload), ProtocolError);
   // and is not remembered as a head
   assert.throws(() => heads.read(payload), ProtocolError);
+});
+
+test("commandHeadBytes writes $CMD$name$MSG$, the same remembered as fresh", () => {
+  const names = ["greet", "zoë ✓", "", "a$MSG$b", "x".repeat(100)];
+  for (let round = 0; round < 3; round++) {
+    for (const name of names) {
+      assert.deepEqual(commandHeadBytes(name), bytes(`$CMD$${name}$MSG$`), `${name} (${round})`);
+    }
+    // More names than are remembered, so every one is also encoded afresh.
+    for (let i = 0; i < 20; i++) commandHeadBytes(`n${i}`);
+  }
 });

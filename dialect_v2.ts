@@ -18,6 +18,7 @@
 import { castBytes, type Sendable } from "./content.ts";
 import {
   clientInfoJson,
+  commandHeadBytes,
   commandHeads,
   DOLLAR,
   parseClientWord,
@@ -83,9 +84,7 @@ export const v2: Dialect = {
   writeCommand(writer: FrameWriter, command: string, content: Sendable): void {
     writer.begin();
     try {
-      writer.bytes(WORDS.cmd);
-      writer.text(command);
-      writer.bytes(WORDS.msg);
+      writer.bytes(commandHeadBytes(command));
       writeLegacyContent(writer, content);
       writer.end();
     } catch (error) {

@@ -31,6 +31,7 @@ import {
 } from "./content.ts";
 import {
   clientInfoJsonV3,
+  commandHeadBytes,
   commandHeads,
   DOLLAR,
   parseClientWord,
@@ -122,9 +123,7 @@ export const v3: Dialect = {
     const [format, data] = encodeTyped(content);
     writer.begin();
     try {
-      writer.bytes(WORDS.cmd);
-      writer.text(command);
-      writer.bytes(WORDS.msg);
+      writer.bytes(commandHeadBytes(command));
       const length = String(format.length);
       if (length.length > FMT_HEADER_LEN) {
         throw new UnsupportedContent("the content's format string is too long for v3");
