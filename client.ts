@@ -436,13 +436,16 @@ export class HiSockClient {
    * ```
    *
    * @param name The new name.
+   * @throws {ConnectionClosed} When the client is closed.
+   * @throws {QueueFull} With `slowClientPolicy: "throw"`, when the queue is full; the name
+   *   stays as it was.
    */
   changeName(name: string): void {
     this.#writable();
     if (typeof name !== "string") throw new TypeError("a name must be a string");
-    this.#dialect.writeRename(this.#conn.out, name);
-    this.#conn.flushSoon();
-    this.#name = name;
+    // Through the queue cap like any send: near it, the policy applies.
+    this.#sendNearCap((out) => this.#dialect.writeRename(out, name), true);
+    if (!this.#conn.closed) this.#name = name;
   }
 
   /**
@@ -454,13 +457,16 @@ export class HiSockClient {
    * ```
    *
    * @param group The new group.
+   * @throws {ConnectionClosed} When the client is closed.
+   * @throws {QueueFull} With `slowClientPolicy: "throw"`, when the queue is full; the group
+   *   stays as it was.
    */
   changeGroup(group: string): void {
     this.#writable();
     if (typeof group !== "string") throw new TypeError("a group must be a string");
-    this.#dialect.writeRegroup(this.#conn.out, group);
-    this.#conn.flushSoon();
-    this.#group = group;
+    // Through the queue cap like any send: near it, the policy applies.
+    this.#sendNearCap((out) => this.#dialect.writeRegroup(out, group), true);
+    if (!this.#conn.closed) this.#group = group;
   }
 
   /**

@@ -255,6 +255,21 @@ describe("backpressure", () => {
       }
       assert.ok(thrown instanceof QueueFull, `got ${thrown}`);
       assert.ok(thrower.bufferedAmount <= 256 * KiB);
+      // Renames go through the same cap: small as they are, they meet it too,
+      // and a refused one leaves the name as it was.
+      let renamed: unknown = null;
+      let last = thrower.name;
+      for (let i = 0; i < 20_000 && renamed === null; i++) {
+        try {
+          thrower.changeName(`name-${i}`);
+          last = `name-${i}`;
+        } catch (error) {
+          renamed = error;
+        }
+      }
+      assert.ok(renamed instanceof QueueFull, `got ${renamed}`);
+      assert.equal(thrower.name, last);
+      assert.ok(thrower.bufferedAmount <= 256 * KiB);
 
       const dropper = scope.add(await connect([HOST, raw.port], options));
       (await raw.peers.next("the dropper's connection")).socket.pause();
