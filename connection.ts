@@ -406,10 +406,13 @@ export class Connection implements ByteSink {
    *
    * @param frames Complete frames that must not change until written (from
    *   {@linkcode SharedFrames}, or a buffer handed over).
+   * @param flush Whether to schedule a flush now; with `false` the frames
+   *   wait, in order, for the caller's {@linkcode Connection.flushSoon} or
+   *   for the next flush anything else causes.
    * @returns Whether the queue is still under the high-water mark.
    * @throws {QueueFull} When the frames would pass the cap; nothing is queued.
    */
-  sendFrames(frames: Uint8Array): boolean {
+  sendFrames(frames: Uint8Array, flush = true): boolean {
     const queued = this.bufferedAmount + frames.length;
     if (queued > this.#maxQueuedBytes) throw new QueueFull(queued, this.#maxQueuedBytes);
     const out = this.out;
@@ -436,7 +439,7 @@ export class Connection implements ByteSink {
       this.#sharedLength = frames.length;
     }
     this.#sealedBytes += frames.length;
-    this.flushSoon();
+    if (flush) this.flushSoon();
     return this.bufferedAmount < this.#highWaterMark;
   }
 

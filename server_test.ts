@@ -4,6 +4,7 @@
  */
 
 import { describe, test } from "node:test";
+import { nodeTransport } from "./transport_node.ts";
 import assert from "node:assert/strict";
 import {
   type ClientInfo,
@@ -273,6 +274,38 @@ describe("startServer", () => {
 });
 
 describe("clients, groups and events", () => {
+  test(
+    "held presence announcements (Node transport) arrive, in order with what follows them",
+    scoped(async (scope) => {
+      // The Node listener does not gather reads, so the server holds
+      // announcements a moment; a message sent meanwhile must not overtake them.
+      const { server, errors } = await serve(scope, { transport: nodeTransport });
+      server.on("join", (info: ClientInfo) => {
+        if (info.name !== "first") server.sendClient("first", "after", info.name ?? "");
+      });
+      const first = scope.add(await connect(server.getAddr(), { name: "first" }));
+      const order = new Inbox<string>();
+      first.on("client_connect", (info: ClientInfo) => order.push(`join ${info.name}`));
+      first.on("after", "str", (name: string) => order.push(`after ${name}`));
+      assert.equal(await order.next("first's own join"), "join first");
+      for (const name of ["b", "c", "d"]) {
+        scope.add(await connect(server.getAddr(), { name }));
+      }
+      const seen = [];
+      for (let i = 0; i < 6; i++) seen.push(await order.next(`event ${i}`));
+      assert.deepEqual(seen, ["join b", "after b", "join c", "after c", "join d", "after d"]);
+      // With nothing sent after it, a held announcement still leaves.
+      const quiet = new Inbox<string>();
+      const watcher = scope.add(await connect(server.getAddr(), { name: "watcher" }));
+      watcher.on("client_connect", (info: ClientInfo) => quiet.push(info.name ?? ""));
+      assert.equal(await quiet.next("the watcher's own join"), "watcher");
+      server.off("join");
+      scope.add(await connect(server.getAddr(), { name: "late" }));
+      assert.equal(await quiet.next("the late join"), "late");
+      assert.equal(errors.size, 0, `no errors: ${errors.all.map(([e]) => e.message)}`);
+    }),
+  );
+
   test(
     "join, leave, message, * and presence announcements with their arguments",
     scoped(async (scope) => {

@@ -60,6 +60,7 @@ function observedTransport(onAccept: () => void): Transport {
         get addr() {
           return listener.addr;
         },
+        coalescesReads: listener.coalescesReads,
         start: (onConn, onError) =>
           listener.start((conn) => {
             onAccept();
