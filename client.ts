@@ -11,14 +11,7 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import {
-  castTypeFor,
-  Dispatcher,
-  type DispatchMode,
-  type EventArgs,
-  type HandlerEntry,
-  takesContent,
-} from "./dispatcher.ts";
+import { Dispatcher, type DispatchMode, type EventArgs } from "./dispatcher.ts";
 import {
   ClientNotFound,
   ConnectionClosed,
@@ -590,37 +583,27 @@ export class HiSockClient {
 
   #dispatchCommand(command: string, content: unknown, owned: boolean): void {
     const dispatcher = this.#dispatcher;
+    const dialect = this.#dialect;
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
       for (const handler of handlers) {
-        // () => … gets no content, and none is cast: see takesContent.
-        if (!takesContent(handler, 1)) {
-          dispatcher.invoke(command, handler, undefined, 0);
-          continue;
-        }
-        const value = this.#cast(content, handler, owned);
-        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, undefined, 1, value);
+        dispatcher.deliver(
+          command,
+          handler,
+          undefined,
+          0,
+          undefined,
+          undefined,
+          content,
+          owned,
+          dialect,
+        );
       }
       return;
     }
     for (const handler of dispatcher.events.get("*")) {
-      this.#dispatchAll(handler, command, content, owned);
+      dispatcher.deliver("*", handler, undefined, 1, command, undefined, content, owned, dialect);
     }
-  }
-
-  /** Runs a `*` handler: `(command, content)`. */
-  #dispatchAll(
-    handler: HandlerEntry,
-    command: string | null,
-    content: unknown,
-    owned: boolean,
-  ): void {
-    if (!takesContent(handler, 2)) {
-      this.#dispatcher.invoke("*", handler, undefined, 1, command);
-      return;
-    }
-    const value = this.#cast(content, handler, owned);
-    if (value !== CAST_FAILED) this.#dispatcher.invoke("*", handler, undefined, 2, command, value);
   }
 
   #onRaw(content: unknown, owned: boolean): void {
@@ -639,7 +622,19 @@ export class HiSockClient {
     }
     const handlers = this.#dispatcher.events.get("*");
     if (handlers.length > 0) {
-      for (const handler of handlers) this.#dispatchAll(handler, null, content, owned);
+      for (const handler of handlers) {
+        this.#dispatcher.deliver(
+          "*",
+          handler,
+          undefined,
+          1,
+          null,
+          undefined,
+          content,
+          owned,
+          this.#dialect,
+        );
+      }
       return;
     }
     this.#rawInbox.push(this.#dialect.cast(content, "bytes", owned));
@@ -659,17 +654,6 @@ export class HiSockClient {
     if (waiter === undefined) return;
     if (info === null) waiter.reject(undefined);
     else waiter.resolve(info);
-  }
-
-  #cast(content: unknown, handler: HandlerEntry, owned: boolean): unknown {
-    try {
-      return this.#dialect.cast(content, castTypeFor(handler, this.#dispatcher), owned);
-    } catch (error) {
-      this.#reportError(
-        error instanceof HiSockError ? error : new HiSockError(String(error), "INTERNAL"),
-      );
-      return CAST_FAILED;
-    }
   }
 
   #emit(event: string, args: EventArgs): void {
@@ -705,8 +689,6 @@ export class HiSockClient {
     }
   }
 }
-
-const CAST_FAILED = Symbol("cast failed");
 
 function checkDeadAfter(keepalive: ClientKeepaliveOptions | undefined): number | undefined {
   if (keepalive === undefined) return undefined;

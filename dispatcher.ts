@@ -8,7 +8,7 @@
  */
 
 import { CAST_TYPES, type CastType } from "./content.ts";
-import { HandlerError, HiSockError } from "./errors.ts";
+import { asHiSockError, HandlerError, HiSockError } from "./errors.ts";
 
 /** How events reach handlers. */
 export type DispatchMode = "immediate" | "manual";
@@ -26,6 +26,12 @@ export interface DispatcherOptions {
   maxPending?: number;
   /** Told when to pause (`true`) and resume (`false`) reading. */
   onPressure?: (high: boolean) => void;
+}
+
+/** What casts content to a declared type: a dialect. */
+export interface ContentCaster {
+  /** Turns content from a parsed message into the declared type. */
+  cast(content: unknown, type: CastType, owned: boolean): unknown;
 }
 
 /** The arguments of an event, at most three. */
@@ -242,13 +248,47 @@ export class Dispatcher {
   }
 
   /**
-   * Reports an error through the error callback.
+   * Runs a handler whose last argument is content: `lead` leading arguments
+   * (`a`, then `b`), then the content cast to the handler's declared type. A
+   * handler that takes no content gets the leading ones only, and nothing is
+   * cast for it (see {@linkcode takesContent}). A failed cast goes to the
+   * error callback and the handler does not run.
    *
-   * @param error The error.
-   * @param context The client concerned, if any.
+   * @param name The command or event, for error reports.
+   * @param handler The handler.
+   * @param context Passed to the error callback with a failure (the client).
+   * @param lead How many arguments come before the content.
+   * @param a The first leading argument.
+   * @param b The second leading argument.
+   * @param content The content in the dialect's own form.
+   * @param owned Whether the content's bytes may be kept as they are.
+   * @param caster The dialect, which casts the content.
    */
-  fail(error: HiSockError, context?: unknown): void {
-    this.#onError(error, context);
+  deliver(
+    name: string,
+    handler: HandlerEntry,
+    context: unknown,
+    lead: 0 | 1 | 2,
+    a: unknown,
+    b: unknown,
+    content: unknown,
+    owned: boolean,
+    caster: ContentCaster,
+  ): void {
+    if (!takesContent(handler, lead + 1)) {
+      this.invoke(name, handler, context, lead, a, b);
+      return;
+    }
+    let value: unknown;
+    try {
+      value = caster.cast(content, castTypeFor(handler, this), owned);
+    } catch (error) {
+      this.#onError(asHiSockError(error, "cast failed"), context);
+      return;
+    }
+    if (lead === 0) this.invoke(name, handler, context, 1, value);
+    else if (lead === 1) this.invoke(name, handler, context, 2, a, value);
+    else this.invoke(name, handler, context, 3, a, b, value);
   }
 
   #call(

@@ -129,3 +129,39 @@ test("handler maps copy on write, remove one or all, and check content types", (
     "view",
   );
 });
+
+test("deliver: leading arguments, then the cast content; none for a handler without it", () => {
+  const { errors, onError } = collecting();
+  const dispatcher = new Dispatcher("immediate", onError);
+  const seen: unknown[][] = [];
+  const caster = {
+    cast: (content: unknown, type: string) => {
+      if (content === "bad") throw new TypeError("unreadable");
+      return `${type}:${content}`;
+    },
+  };
+  const record = (arity: number, type?: "str") => ({
+    type,
+    fn: (...args: unknown[]) => seen.push(args),
+    arity,
+  });
+  dispatcher.deliver("c", record(1), "ctx", 0, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", record(0), "ctx", 0, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", record(2), "ctx", 1, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", record(3), "ctx", 2, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", record(2), "ctx", 2, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", record(0, "str"), "ctx", 1, "a", "b", "x", true, caster);
+  assert.deepEqual(seen, [
+    ["bytes:x"],
+    [],
+    ["a", "bytes:x"],
+    ["a", "b", "bytes:x"],
+    ["a", "b"],
+    ["a", "str:x"],
+  ]);
+  dispatcher.deliver("c", record(1), "ctx", 0, "a", "b", "bad", true, caster);
+  assert.equal(seen.length, 6, "a failed cast does not run the handler");
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0][1], "ctx");
+  assert.match(errors[0][0].message, /cast failed: TypeError: unreadable/);
+});

@@ -434,3 +434,23 @@ function latin1(bytes: Uint8Array): string {
   for (const byte of bytes.subarray(0, 64)) text += String.fromCharCode(byte);
   return text;
 }
+
+/**
+ * `error` itself when it is a {@linkcode HiSockError}, otherwise one that
+ * says what failed and keeps `error` as its cause (code `INTERNAL`).
+ *
+ * @example
+ * ```ts
+ * import { asHiSockError } from "./errors.ts";
+ * console.log(asHiSockError(new Error("boom"), "accept failed").message); // "accept failed: Error: boom"
+ * ```
+ *
+ * @param error What was thrown.
+ * @param what What failed, for the message.
+ * @returns A HiSockError.
+ */
+export function asHiSockError(error: unknown, what: string): HiSockError {
+  return error instanceof HiSockError
+    ? error
+    : new HiSockError(`${what}: ${String(error)}`, "INTERNAL", { cause: error });
+}

@@ -16,15 +16,9 @@ import { Connection, type QueueLimits, resolveQueueLimits, SharedFrames } from "
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import type { Dialect, DialectName, Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
+import { Dispatcher, type DispatchMode, type EventArgs } from "./dispatcher.ts";
 import {
-  castTypeFor,
-  Dispatcher,
-  type DispatchMode,
-  type EventArgs,
-  type HandlerEntry,
-  takesContent,
-} from "./dispatcher.ts";
-import {
+  asHiSockError,
   AuthenticationFailed,
   ClientNotFound,
   ConnectionClosed,
@@ -293,7 +287,7 @@ export class HiSockServer {
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
     listener.start(
       (conn) => this.#accept(conn),
-      (error) => this.#reportError(wrapError(error, "accept failed"), null),
+      (error) => this.#reportError(asHiSockError(error, "accept failed"), null),
     );
   }
 
@@ -1058,60 +1052,27 @@ export class HiSockServer {
 
   #dispatchCommand(peer: JoinedPeer, command: string, content: unknown, owned: boolean): void {
     const dispatcher = this.#dispatcher;
+    const dialect = this.#dialect;
     const info = peer.info;
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
       for (const handler of handlers) {
-        // (client) => … gets no content, and none is cast: see takesContent.
-        if (!takesContent(handler, 2)) {
-          dispatcher.invoke(command, handler, info, 1, info);
-          continue;
-        }
-        const value = this.#cast(content, handler, owned, info);
-        if (value !== CAST_FAILED) dispatcher.invoke(command, handler, info, 2, info, value);
+        dispatcher.deliver(command, handler, info, 1, info, undefined, content, owned, dialect);
       }
     } else {
       for (const handler of dispatcher.events.get("*")) {
-        this.#dispatchAll("*", handler, command, content, owned, info);
+        dispatcher.deliver("*", handler, info, 2, info, command, content, owned, dialect);
       }
     }
     for (const handler of dispatcher.events.get("message")) {
-      this.#dispatchAll("message", handler, command, content, owned, info);
+      dispatcher.deliver("message", handler, info, 2, info, command, content, owned, dialect);
     }
   }
 
   #dispatchRaw(peer: JoinedPeer, content: unknown, owned: boolean): void {
     const info = peer.info;
     for (const handler of this.#dispatcher.events.get("*")) {
-      this.#dispatchAll("*", handler, null, content, owned, info);
-    }
-  }
-
-  /** Runs a `*` or `message` handler: `(client, command, content)`. */
-  #dispatchAll(
-    event: string,
-    handler: HandlerEntry,
-    command: string | null,
-    content: unknown,
-    owned: boolean,
-    info: ClientInfo,
-  ): void {
-    if (!takesContent(handler, 3)) {
-      this.#dispatcher.invoke(event, handler, info, 2, info, command);
-      return;
-    }
-    const value = this.#cast(content, handler, owned, info);
-    if (value !== CAST_FAILED) {
-      this.#dispatcher.invoke(event, handler, info, 3, info, command, value);
-    }
-  }
-
-  #cast(content: unknown, handler: HandlerEntry, owned: boolean, info: ClientInfo): unknown {
-    try {
-      return this.#dialect.cast(content, castTypeFor(handler, this.#dispatcher), owned);
-    } catch (error) {
-      this.#dispatcher.fail(wrapError(error, "cast failed"), info);
-      return CAST_FAILED;
+      this.#dispatcher.deliver("*", handler, info, 2, info, null, content, owned, this.#dialect);
     }
   }
 
@@ -1353,8 +1314,6 @@ export class HiSockServer {
  */
 const PRESENCE_DELAY_MS = 2;
 
-const CAST_FAILED = Symbol("cast failed");
-
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null &&
     typeof (value as PromiseLike<unknown>).then === "function";
@@ -1397,14 +1356,6 @@ function nonNegativeInteger(value: number, name: string): number {
     throw new RangeError(`${name} must be a non-negative integer, not ${value}`);
   }
   return value;
-}
-
-function wrapError(error: unknown, what: string): HiSockError {
-  return error instanceof HiSockError
-    ? error
-    : new HiSockError(`${what}: ${String(error)}`, "INTERNAL", {
-      cause: error,
-    });
 }
 
 /**
