@@ -122,6 +122,19 @@ const HEAD_CACHE_SIZE = 8;
 const HEAD_CACHE_MAX_NAME = 64;
 
 /**
+ * Puts a key and its value first in two parallel most-recent-first lists,
+ * dropping the oldest pair once they hold {@linkcode HEAD_CACHE_SIZE}.
+ */
+function rememberFirst<K, V>(keys: K[], values: V[], key: K, value: V): void {
+  if (keys.length === HEAD_CACHE_SIZE) {
+    keys.pop();
+    values.pop();
+  }
+  keys.unshift(key);
+  values.unshift(value);
+}
+
+/**
  * Reads the head of a command payload, `$CMD$name$MSG$`: the command's name
  * and where its content starts. The few commands a program uses arrive
  * again and again, so the heads of the last {@linkcode HEAD_CACHE_SIZE} are
@@ -183,12 +196,7 @@ export class CommandHeads {
     this.command = command;
     this.contentAt = msgAt === -1 ? -1 : msgAt + WORDS.msg.length;
     if (msgAt !== -1 && nameEnd - from <= HEAD_CACHE_MAX_NAME) {
-      if (heads.length === HEAD_CACHE_SIZE) {
-        heads.pop();
-        this.#names.pop();
-      }
-      heads.unshift(payload.slice(0, this.contentAt));
-      this.#names.unshift(command);
+      rememberFirst(heads, this.#names, payload.slice(0, this.contentAt), command);
     }
   }
 }
@@ -218,12 +226,7 @@ export function commandHeadBytes(command: string): Uint8Array {
   head.set(name, WORDS.cmd.length);
   head.set(WORDS.msg, WORDS.cmd.length + name.length);
   if (command.length <= HEAD_CACHE_MAX_NAME) {
-    if (sentNames.length === HEAD_CACHE_SIZE) {
-      sentNames.pop();
-      sentHeads.pop();
-    }
-    sentNames.unshift(command);
-    sentHeads.unshift(head);
+    rememberFirst(sentNames, sentHeads, command, head);
   }
   return head;
 }
