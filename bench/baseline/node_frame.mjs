@@ -14,9 +14,9 @@ export const HEADER = 4;
 /** A batch this large is written at once instead of waiting for the microtask. */
 const FLUSH_AT = 64 * 1024;
 /** Above this many written-but-unconfirmed bytes, `send` asks the caller to wait. */
-const HIGH_WATER = 4 * 1024 * 1024;
+export const HIGH_WATER = 4 * 1024 * 1024;
 /** Waiters are released once the backlog falls below this. */
-const LOW_WATER = 1024 * 1024;
+export const LOW_WATER = 1024 * 1024;
 /** Spare batch buffers kept for reuse; more would only hold memory. */
 const MAX_SPARES = 4;
 const EMPTY = new Uint8Array(0);

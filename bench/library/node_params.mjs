@@ -3,7 +3,6 @@
 // read rather than imported to avoid Node 20's JSON-module warning.
 
 import { readFileSync } from "node:fs";
-import process from "node:process";
 
 const readJson = (rel) => JSON.parse(readFileSync(new URL(rel, import.meta.url), "utf8"));
 
@@ -26,26 +25,6 @@ export function connectionsParams(id) {
   return { clients: v.clients, announcePresence: v.announcePresence };
 }
 
-/** Exits the process if it is still running after `ms` (never keeps it alive). */
-export function watchdog(ms, what) {
-  setTimeout(() => {
-    console.error(`${what}: timed out after ${ms} ms`);
-    process.exit(3);
-  }, ms).unref();
-}
-
-export const now = () => performance.now();
-
-export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-/** Promise.withResolvers is Node 22+; this project runs on Node 20. */
-export function deferred() {
-  let resolve;
-  const promise = new Promise((r) => resolve = r);
-  return { promise, resolve };
-}
-
-/** Above this many queued bytes a streaming sender waits (as the baseline does). */
-export const HIGH_WATER = 4 * 1024 * 1024;
-/** ... until the backlog is below this. */
-export const LOW_WATER = 1024 * 1024;
+// The helpers and the backpressure marks are the baseline's own, so both
+// sides of a comparison wait and time the same way.
+export { deferred, HIGH_WATER, LOW_WATER, now, sleep, watchdog } from "../baseline/node_frame.mjs";

@@ -50,22 +50,6 @@ export function baseWorkload(id: BenchId): keyof typeof workloads {
   return id === "W5p" || id === "W5x" ? variants[id].workload as "W5" : id;
 }
 
-/** Exits the process if it is still running after `ms` (never keeps it alive). */
-export function watchdog(ms: number, what: string): void {
-  const id = setTimeout(() => {
-    console.error(`${what}: timed out after ${ms} ms`);
-    Deno.exit(3);
-  }, ms);
-  Deno.unrefTimer(id);
-}
-
-/** Current time in milliseconds with sub-millisecond resolution. */
-export const now = (): number => performance.now();
-
-/** Sleeps for `ms`. */
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Above this many queued bytes a streaming sender waits (as the baseline does). */
-export const HIGH_WATER = 4 * 1024 * 1024;
-/** ... until the backlog is below this. */
-export const LOW_WATER = 1024 * 1024;
+// The helpers and the backpressure marks are the baseline's own, so both
+// sides of a comparison wait and time the same way.
+export { HIGH_WATER, LOW_WATER, now, sleep, watchdog } from "../baseline/deno_frame.ts";
