@@ -22,7 +22,7 @@ import { resolveDialect } from "./dialects.ts";
 import { FrameWriter, Framing } from "./framing.ts";
 import { connect, type HiSockClient } from "./client.ts";
 import { startServer } from "./server.ts";
-import { RawPeer, RawServer, sleep } from "./test_util.ts";
+import { latin1, RawPeer, RawServer, sleep } from "./test_util.ts";
 import { type Canon, canonJs, canonOurs, canonPy, type PyEvent } from "./interop/canon.ts";
 
 // ---------------------------------------------------------------------------
@@ -58,7 +58,6 @@ const CAPTURES: Capture[] = readdirSync(DIR)
   .map((name) => ({ file: name, ...JSON.parse(readFileSync(new URL(name, DIR), "utf8")) }));
 
 const b64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
-const latin1 = (bytes: Uint8Array) => String.fromCharCode(...bytes);
 const utf8 = new TextEncoder();
 
 // ---------------------------------------------------------------------------

@@ -2,8 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { commandHeadBytes, CommandHeads } from "./dialect_common.ts";
 import { ProtocolError } from "./errors.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
+import { bytesOf as bytes } from "./test_util.ts";
 
 test("CommandHeads reads name and content offset, the same from cache as fresh", () => {
   const heads = new CommandHeads();

@@ -5,15 +5,7 @@ import { makeClientInfo } from "./client_info.ts";
 import { FrameDecoder, FrameWriter, Framing } from "./framing.ts";
 import { ProtocolError, UnsupportedContent } from "./errors.ts";
 import type { Sendable } from "./content.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
-const latin1 = (data: Uint8Array) => String.fromCharCode(...data);
-
-function written(write: (writer: FrameWriter) => void): string {
-  const writer = new FrameWriter(new Framing());
-  write(writer);
-  return latin1(writer.take());
-}
+import { bytesOf as bytes, latin1, written } from "./test_util.ts";
 
 describe("v1 writes what Python hisock 1.2 writes", () => {
   test("golden frames from wire-facts.md and the captures", () => {

@@ -5,16 +5,7 @@ import { makeClientInfo } from "./client_info.ts";
 import { FrameWriter, Framing } from "./framing.ts";
 import { ProtocolError, TypeCastError, UnsupportedContent } from "./errors.ts";
 import type { Sendable } from "./content.ts";
-
-const bytes = (text: string) => new TextEncoder().encode(text);
-const latin1 = (data: Uint8Array) => String.fromCharCode(...data);
-
-/** Runs a writer function and returns the frames it wrote, as latin-1 text. */
-function written(write: (writer: FrameWriter) => void): string {
-  const writer = new FrameWriter(new Framing());
-  write(writer);
-  return latin1(writer.take());
-}
+import { bytesOf as bytes, latin1, written } from "./test_util.ts";
 
 describe("v2 writes what Python hisock 2.0.2 writes", () => {
   test("golden frames from wire-facts.md", () => {

@@ -5,16 +5,9 @@ import { makeClientInfo } from "./client_info.ts";
 import { isTuple, type Sendable, tuple } from "./content.ts";
 import { FrameDecoder, FrameWriter, Framing } from "./framing.ts";
 import { ProtocolError, TypeCastError, UnsupportedContent } from "./errors.ts";
+import { bytesOf as bytes, latin1, written } from "./test_util.ts";
 
-const bytes = (text: string) => new TextEncoder().encode(text);
-const latin1 = (data: Uint8Array) => String.fromCharCode(...data);
 const fromLatin1 = (text: string) => Uint8Array.from(text, (c) => c.charCodeAt(0));
-
-function written(write: (writer: FrameWriter) => void): string {
-  const writer = new FrameWriter(new Framing());
-  write(writer);
-  return latin1(writer.take());
-}
 
 /** The tail after `$MSG$` for a value: 8-byte format length, format, data. */
 function tail(value: Sendable): string {

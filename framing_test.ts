@@ -1,13 +1,10 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { concat, prng, viewing } from "./test_util.ts";
+import { bytesOf as bytes, concat, latin1, prng, viewing } from "./test_util.ts";
 import { encodeFrame, FrameDecoder, FrameWriter, Framing } from "./framing.ts";
 import { MalformedHeader, MessageTooLarge } from "./errors.ts";
 
-const encoder = new TextEncoder();
 const decoder = new TextDecoder();
-const bytes = (text: string) => encoder.encode(text);
-const latin1 = (data: Uint8Array) => String.fromCharCode(...data);
 
 /** Feeds `stream` to a fresh decoder in the given chunk sizes; returns the payloads (copied). */
 function decodeAll(framing: Framing, stream: Uint8Array, sizes: number[]): Uint8Array[] {

@@ -27,6 +27,7 @@ import type { DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import { UnsupportedContent } from "./errors.ts";
 import { canonJs, canonOurs, canonPy, type PyEvent } from "./interop/canon.ts";
+import { bytesOf as bytes } from "./test_util.ts";
 
 const HOST = "127.0.0.1";
 const SCRIPT = new URL("./interop/py_scenarios.py", import.meta.url).pathname;
@@ -35,7 +36,6 @@ const SLOW = Deno.env.get("HISOCK_SLOW") === "1";
 const PYTHON = Deno.env.get("HISOCK_PYTHON") ?? "python3";
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-const bytes = (text: string) => new TextEncoder().encode(text);
 
 async function until(condition: () => boolean, label: string, ms = 5_000): Promise<void> {
   const deadline = Date.now() + ms;
@@ -523,12 +523,17 @@ type Open = (
 async function playClient(dialect: DialectName, scenario: string, py: PyRun, open: Open) {
   const sees = (got: Got[], event: string, name: string | null) =>
     got.some((e) => e.event === event && e.info?.name === name);
+  /** alice (group g1) joins; once she is in, bob joins and she has seen it. */
+  const aliceThenBob = async (bobName: string | null, bobGroup: string | null) => {
+    const alice = await open("alice", "g1");
+    await sleep(300);
+    const bob = await open(bobName, bobGroup);
+    await until(() => sees(alice.got, "client_connect", bobName), "alice sees bob");
+    return { alice, bob };
+  };
   switch (scenario) {
     case "hello": {
-      const alice = await open("alice", "g1");
-      await sleep(300);
-      const bob = await open(null, null);
-      await until(() => sees(alice.got, "client_connect", null), "alice sees bob");
+      const { alice, bob } = await aliceThenBob(null, null);
       const zoe = await open("zoë", null);
       await until(() => sees(alice.got, "client_connect", "zoë"), "alice sees zoë");
       await zoe.client.close();
@@ -613,10 +618,7 @@ async function playClient(dialect: DialectName, scenario: string, py: PyRun, ope
       return;
     }
     case "getclient": {
-      const alice = await open("alice", "g1");
-      await sleep(300);
-      const bob = await open("bob", "g2");
-      await until(() => sees(alice.got, "client_connect", "bob"), "alice sees bob");
+      const { alice, bob } = await aliceThenBob("bob", "g2");
       const bobInfo = alice.got.find((e) => e.info?.name === "bob")!.info!;
       const answers: Array<string | null> = [];
       for (const ref of ["bob", "nobody", bobInfo.ipstr, "300.1.1.1:5"]) {
@@ -637,10 +639,7 @@ async function playClient(dialect: DialectName, scenario: string, py: PyRun, ope
       return;
     }
     case "disconnect": {
-      const alice = await open("alice", "g1");
-      await sleep(300);
-      const bob = await open("bob", "g2");
-      await until(() => sees(alice.got, "client_connect", "bob"), "alice sees bob");
+      const { alice, bob } = await aliceThenBob("bob", "g2");
       alice.client.send("kick_me", "please");
       await until(() => alice.got.some((e) => e.event === "force_disconnect"), "alice kicked");
       await withTimeoutP(alice.client.closed, "alice closed");
@@ -649,10 +648,7 @@ async function playClient(dialect: DialectName, scenario: string, py: PyRun, ope
       return;
     }
     case "server_close": {
-      const alice = await open("alice", "g1");
-      await sleep(300);
-      const bob = await open("bob", "g2");
-      await until(() => sees(alice.got, "client_connect", "bob"), "alice sees bob");
+      const { alice, bob } = await aliceThenBob("bob", "g2");
       alice.client.send("close_server", "now");
       for (const { got, client } of [alice, bob]) {
         await until(() => got.some((e) => e.event === "force_disconnect"), "force_disconnect");

@@ -8,6 +8,7 @@
 
 import net from "node:net";
 import assert from "node:assert/strict";
+import { FrameWriter, Framing } from "./framing.ts";
 import {
   type ClientInfo,
   type ClientOptions,
@@ -577,4 +578,24 @@ export async function join(
  */
 export function viewing(fn: (payload: Uint8Array, owned: boolean) => void): FrameHandler {
   return (bytes, start, end, owned) => fn(bytes.subarray(start, end), owned);
+}
+
+/**
+ * Bytes as latin-1 text: one character per byte, so frames read as written.
+ *
+ * @param data The bytes.
+ */
+export function latin1(data: Uint8Array): string {
+  return String.fromCharCode(...data);
+}
+
+/**
+ * The frames a writer function writes (default framing), as latin-1 text.
+ *
+ * @param write Writes frames into the writer given.
+ */
+export function written(write: (writer: FrameWriter) => void): string {
+  const writer = new FrameWriter(new Framing());
+  write(writer);
+  return latin1(writer.take());
 }
