@@ -120,7 +120,17 @@ test(
         () => talkers.every((talker) => talker.pongs === talker.sent),
         "every pong",
         30_000,
-      );
+      ).catch((error) => {
+        // Say what is missing: a dropped client (a leave) differs from a lost reply.
+        const behind = talkers.filter((talker) => talker.pongs !== talker.sent);
+        const sample = behind.slice(0, 3).map((t) =>
+          `${t.client.name}: ${t.pongs}/${t.sent} pongs, ${t.client.bufferedAmount} bytes queued`
+        );
+        throw new Error(
+          `${error.message}: ${behind.length} clients behind (${sample.join("; ")}); ` +
+            `${leaves.size} leaves, ${errors.size} errors (first: ${errors.all[0]?.[0]})`,
+        );
+      });
       await settleMemory();
       const grown = memory() - before;
 
