@@ -1224,6 +1224,13 @@ export class HiSockServer {
   }
 
   #find(ref: ClientRef): JoinedPeer {
+    if (typeof ref === "object" && !Array.isArray(ref)) {
+      // The info a handler was given: when it is still that client's current
+      // info, its address finds it without parsing or formatting (a reply
+      // per message would otherwise build and hash a new key each time).
+      const peer = this.#registry.byAddress((ref as ClientInfo).ipstr);
+      if (peer !== undefined && peer.info === ref) return peer;
+    }
     const key = resolveClientRef(ref);
     const peer = key.address !== undefined
       ? this.#registry.byAddress(key.address)

@@ -394,6 +394,7 @@ describe("clients, groups and events", () => {
       const watcher = await join(scope, server, { name: "watcher", group: "red" });
       const aliceGot = record<[string]>(alice, "note", "str");
 
+      const before = server.getClient("alice");
       alice.changeName("alicia");
       assert.equal(alice.name, "alicia");
       const [renamed, oldName, newName] = await names.next("name_change");
@@ -404,6 +405,13 @@ describe("clients, groups and events", () => {
       assert.throws(() => server.sendClient("alice", "note", "x"), ClientNotFound);
       server.sendClient("alicia", "note", "to alicia");
       assert.deepEqual(await aliceGot.next("note by the new name"), ["to alicia"]);
+      // A client info finds its client by address, the current one and one
+      // from before the rename alike.
+      server.sendClient(renamed, "note", "by current info");
+      server.sendClient(before, "note", "by old info");
+      assert.deepEqual(await aliceGot.take(2, "notes by info"), [["by current info"], [
+        "by old info",
+      ]]);
 
       alice.changeGroup("green");
       assert.equal(alice.group, "green");
@@ -811,9 +819,13 @@ describe("sends and lookups", () => {
   test(
     "unknown clients and groups, and malformed references, are refused",
     scoped(async (scope) => {
-      const { server, a } = await threeClients(scope);
+      const { server, a, c } = await threeClients(scope);
       const port = a.client.addr[1];
-      const missing: unknown[] = ["nobody", `${HOST}:1`, [HOST, 1], ["10.0.0.1", port]];
+      // The info of a client that has left names no one any more.
+      const gone = server.getClient("carol");
+      await c.client.close();
+      await until(() => !server.getAllClients("name").includes("carol"), "carol left");
+      const missing: unknown[] = ["nobody", `${HOST}:1`, [HOST, 1], ["10.0.0.1", port], gone];
       for (const ref of missing) {
         const label = JSON.stringify(ref);
         // deno-lint-ignore no-explicit-any
