@@ -15,7 +15,7 @@ import {
   type Framing,
   type UnframedRule,
 } from "./framing.ts";
-import type { ByteSink, NetAddress, TransportConn } from "./transport.ts";
+import type { ByteSink, NetAddress, TransportConn, WriteListener } from "./transport.ts";
 
 /** What a connection reports to its owner. */
 export interface ConnectionEvents {
@@ -207,7 +207,7 @@ export function resolveQueueLimits(limits: QueueLimits, framing: Framing): Requi
  * connection.flushSoon();
  * ```
  */
-export class Connection implements ByteSink {
+export class Connection implements ByteSink, WriteListener {
   /** Encode outgoing frames here, then call {@linkcode Connection.flushSoon}. */
   readonly out: FrameWriter;
   /** The transport underneath. */
@@ -233,6 +233,7 @@ export class Connection implements ByteSink {
   #closeError: unknown = undefined;
   /** Bytes handed to the transport and not yet confirmed written. */
   #inFlight = 0;
+  #inFlightBytes: Uint8Array | null = null;
   /** Who waits for the queue to shrink to at most `below` bytes. */
   #drainWaiters: Array<{ below: number; resolve: () => void }> = [];
   #closeWaiters: Array<() => void> = [];
@@ -458,14 +459,17 @@ export class Connection implements ByteSink {
     }
     if (this.#flushScheduled || this.#writing) return;
     this.#flushScheduled = true;
-    queueMicrotask(() => {
-      this.#flushScheduled = false;
-      // While a write is in flight frames keep gathering: its completion seals them.
-      if (this.#writing) return;
-      this.#seal();
-      this.#writeNext();
-    });
+    queueMicrotask(this.#flushTask);
   }
+
+  /** The scheduled flush, bound once so that scheduling allocates nothing. */
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    // While a write is in flight frames keep gathering: its completion seals them.
+    if (this.#writing) return;
+    this.#seal();
+    this.#writeNext();
+  };
 
   /** Moves the run of shared frames into the write queue, as one view. */
   #queueShared(): void {
@@ -511,23 +515,30 @@ export class Connection implements ByteSink {
     this.#sealedBytes -= bytes.length;
     this.#writing = true;
     this.#inFlight = bytes.length;
-    this.transport.write(bytes).then(
-      () => {
-        this.#writing = false;
-        this.#inFlight = 0;
-        this.bytesWritten += bytes.length;
-        if (this.#closed) return;
-        this.#recycle(bytes);
-        if (this.#sealed.length === 0) this.#seal();
-        this.#writeNext();
-        if (this.#drainWaiters.length > 0) this.#wakeDrainWaiters();
-      },
-      (error) => {
-        this.#writing = false;
-        this.#inFlight = 0;
-        this.abort(error);
-      },
-    );
+    this.#inFlightBytes = bytes;
+    this.transport.write(bytes, this);
+  }
+
+  /** @inheritdoc */
+  onWritten(): void {
+    const bytes = this.#inFlightBytes!;
+    this.#inFlightBytes = null;
+    this.#writing = false;
+    this.#inFlight = 0;
+    this.bytesWritten += bytes.length;
+    if (this.#closed) return;
+    this.#recycle(bytes);
+    if (this.#sealed.length === 0) this.#seal();
+    this.#writeNext();
+    this.#wakeDrainWaiters();
+  }
+
+  /** @inheritdoc */
+  onWriteFailed(error: unknown): void {
+    this.#inFlightBytes = null;
+    this.#writing = false;
+    this.#inFlight = 0;
+    this.abort(error);
   }
 
   /** Returns a written buffer to the shared pool, or keeps it to continue in. */
@@ -550,8 +561,9 @@ export class Connection implements ByteSink {
 
   /** Resolves the drain waiters whose mark the queue is now at or under. */
   #wakeDrainWaiters(): void {
-    const queued = this.bufferedAmount;
     const waiting = this.#drainWaiters;
+    if (waiting.length === 0) return;
+    const queued = this.bufferedAmount;
     this.#drainWaiters = waiting.filter((waiter) => waiter.below < queued);
     for (const waiter of waiting) if (waiter.below >= queued) waiter.resolve();
   }

@@ -8,7 +8,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { Connection, SharedFrames } from "./connection.ts";
 import { FrameDecoder, Framing } from "./framing.ts";
-import type { ByteSink, TransportConn } from "./transport.ts";
+import type { ByteSink, TransportConn, WriteListener } from "./transport.ts";
 
 /** A transport whose writes complete after a delay, copying the bytes only then. */
 class SlowTransport implements TransportConn {
@@ -17,11 +17,13 @@ class SlowTransport implements TransportConn {
   readonly written: Uint8Array[] = [];
   writes = 0;
   start(_sink: ByteSink): void {}
-  async write(bytes: Uint8Array): Promise<void> {
+  write(bytes: Uint8Array, listener: WriteListener): void {
     this.writes++;
-    // The caller must leave the bytes alone until this resolves: read them late.
-    await new Promise((resolve) => setTimeout(resolve, 1));
-    this.written.push(bytes.slice());
+    // The caller must leave the bytes alone until told: read them late.
+    setTimeout(() => {
+      this.written.push(bytes.slice());
+      listener.onWritten();
+    }, 1);
   }
   pause(): void {}
   resume(): void {}

@@ -96,4 +96,5 @@ export type {
   Transport,
   TransportConn,
   TransportListener,
+  WriteListener,
 } from "./transport.ts";

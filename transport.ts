@@ -37,6 +37,17 @@ export interface ByteSink {
   onEnd(error?: unknown): void;
 }
 
+/**
+ * Hears how a write ended. A connection passes itself, so that a write
+ * allocates no callback.
+ */
+export interface WriteListener {
+  /** Every byte of the write was taken by the runtime. */
+  onWritten(): void;
+  /** The write failed; the connection is of no further use. */
+  onWriteFailed(error: unknown): void;
+}
+
 /** One open byte stream: a TCP (or TLS) connection. */
 export interface TransportConn {
   /** The peer's address. */
@@ -46,10 +57,11 @@ export interface TransportConn {
   /** Starts delivering bytes to `sink`; call once. */
   start(sink: ByteSink): void;
   /**
-   * Writes all of `bytes`. Resolves once the runtime has taken them; the
-   * caller must not touch `bytes` until then, nor call `write` again.
+   * Writes all of `bytes`, then tells `listener` once the runtime has taken
+   * them, or that it failed: exactly once, and never from inside this call.
+   * The caller must not touch `bytes` until then, nor call `write` again.
    */
-  write(bytes: Uint8Array): Promise<void>;
+  write(bytes: Uint8Array, listener: WriteListener): void;
   /** Stops reading until {@linkcode TransportConn.resume} (backpressure). */
   pause(): void;
   /** Resumes reading after {@linkcode TransportConn.pause}. */

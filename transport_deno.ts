@@ -15,6 +15,7 @@ import type {
   Transport,
   TransportConn,
   TransportListener,
+  WriteListener,
 } from "./transport.ts";
 
 class DenoConn implements TransportConn {
@@ -22,6 +23,10 @@ class DenoConn implements TransportConn {
   readonly #conn: Deno.Conn;
   #closed = false;
   #paused: { promise: Promise<void>; resolve: () => void } | null = null;
+  /** The write in progress, how much of it is done, and who hears the end. */
+  #writing: Uint8Array | null = null;
+  #written = 0;
+  #listener: WriteListener | null = null;
 
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
@@ -68,12 +73,33 @@ class DenoConn implements TransportConn {
     sink.onEnd(failure);
   }
 
-  async write(bytes: Uint8Array): Promise<void> {
-    let offset = 0;
-    while (offset < bytes.length) {
-      offset += await this.#conn.write(offset === 0 ? bytes : bytes.subarray(offset));
-    }
+  write(bytes: Uint8Array, listener: WriteListener): void {
+    this.#writing = bytes;
+    this.#written = 0;
+    this.#listener = listener;
+    this.#conn.write(bytes).then(this.#afterWrite, this.#writeFailed);
   }
+
+  /** Bound once: a write allocates no callbacks (it was a hot path). */
+  readonly #afterWrite = (count: number): void => {
+    const bytes = this.#writing!;
+    this.#written += count;
+    if (this.#written < bytes.length) {
+      this.#conn.write(bytes.subarray(this.#written)).then(this.#afterWrite, this.#writeFailed);
+      return;
+    }
+    const listener = this.#listener!;
+    this.#writing = null;
+    this.#listener = null;
+    listener.onWritten();
+  };
+
+  readonly #writeFailed = (error: unknown): void => {
+    const listener = this.#listener!;
+    this.#writing = null;
+    this.#listener = null;
+    listener.onWriteFailed(error);
+  };
 
   pause(): void {
     if (this.#paused) return;

@@ -34,6 +34,7 @@ import type {
   Transport,
   TransportConn,
   TransportListener,
+  WriteListener,
 } from "./transport.ts";
 
 // The seam's types, so that this module's API is complete on its own (and
@@ -48,6 +49,7 @@ export type {
   Transport,
   TransportConn,
   TransportListener,
+  WriteListener,
 } from "./transport.ts";
 
 /**
@@ -109,6 +111,12 @@ class NodeConn implements TransportConn {
   /** The socket's 'close' event has fired. */
   #ended = false;
   #error: unknown = undefined;
+  /** Who hears how the write in progress ends; null when none is. */
+  #listener: WriteListener | null = null;
+  /** What the write in progress still waits for: the callback, and room. */
+  #waiting = 0;
+  /** Set during socket.write(), which may call back at once. */
+  #inWrite = false;
 
   /**
    * @param socket A connected socket; one made with `reader`'s `onread`
@@ -170,25 +178,49 @@ class NodeConn implements TransportConn {
     sink.onEnd(this.#closing ? undefined : this.#error);
   }
 
-  write(bytes: Uint8Array): Promise<void> {
-    return new Promise((resolve, reject) => {
-      // Node keeps (a view of) `bytes`, without copying, until this callback:
-      // it runs once they are handed to the kernel, or with the error that
-      // dropped them. So the write settles there, never on write()'s return
-      // value alone, and the caller may reuse `bytes` after it. Bun calls
-      // back once it has taken the bytes into a buffer of its own, which then
-      // grows without bound for a peer that reads nothing; so when write()
-      // says the socket's buffer is full, the write also waits for 'drain',
-      // and the caller's queue caps keep counting those bytes until then.
-      let waiting = 2;
-      const settle = () => {
-        if (--waiting === 0) resolve();
-      };
-      const roomLeft = this.#socket.write(bytes, (error) => error ? reject(error) : settle());
-      if (roomLeft) settle();
-      else this.#socket.once("drain", settle);
-    });
+  write(bytes: Uint8Array, listener: WriteListener): void {
+    // Node keeps (a view of) `bytes`, without copying, until write()'s
+    // callback: it runs once they are handed to the kernel, or with the error
+    // that dropped them. So the write ends there, never on write()'s return
+    // value alone, and the caller may reuse `bytes` after it. Bun calls back
+    // once it has taken the bytes into a buffer of its own, which then grows
+    // without bound for a peer that reads nothing; so when write() says the
+    // socket's buffer is full, the write also waits for 'drain', and the
+    // caller's queue caps keep counting those bytes until then.
+    this.#listener = listener;
+    this.#waiting = 2;
+    this.#inWrite = true;
+    const roomLeft = this.#socket.write(bytes, this.#afterWrite);
+    this.#inWrite = false;
+    if (roomLeft) this.#settle();
+    else this.#socket.once("drain", this.#settle);
   }
+
+  /** Bound once, so that a write allocates no callbacks. */
+  readonly #afterWrite = (error?: Error | null): void => {
+    if (error) {
+      const listener = this.#listener;
+      this.#listener = null;
+      this.#socket.off("drain", this.#settle);
+      if (listener === null) return;
+      // Never from inside write(), as the seam promises.
+      if (this.#inWrite) queueMicrotask(() => listener.onWriteFailed(error));
+      else listener.onWriteFailed(error);
+    } else {
+      this.#settle();
+    }
+  };
+
+  /**
+   * One of the two things a write waits for happened (see write()). The
+   * second is never inside write(): the room is counted after it returns.
+   */
+  readonly #settle = (): void => {
+    if (--this.#waiting > 0) return;
+    const listener = this.#listener;
+    this.#listener = null;
+    listener?.onWritten();
+  };
 
   pause(): void {
     this.#paused = true;

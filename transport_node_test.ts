@@ -12,7 +12,8 @@ import { connect, type HiSockClient } from "./client.ts";
 import type { ClientInfo } from "./client_info.ts";
 import { ServerNotRunning } from "./errors.ts";
 import { type HiSockServer, startServer } from "./server.ts";
-import type { ByteSink, TransportConn } from "./transport.ts";
+import { defaultTransport } from "./runtime.ts";
+import type { ByteSink, Transport, TransportConn } from "./transport.ts";
 import { nodeTransport } from "./transport_node.ts";
 
 const transport = nodeTransport;
@@ -268,7 +269,7 @@ test("node transport: pause holds data back, resume delivers it, close ends once
     const sink = recordingSink();
     server.pause();
     server.start(sink);
-    await client.write(new Uint8Array(1000));
+    await writeAll(client, new Uint8Array(1000));
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(sink.bytes, 0, "no data while paused");
     server.resume();
@@ -284,7 +285,7 @@ test("node transport: pause holds data back, resume delivers it, close ends once
     // The peer sees the close as a clean end of stream too.
     assert.equal(await within(clientSink.ended, "the client end"), undefined);
     assert.equal(sink.ends, 1);
-    await assert.rejects(() => server.write(new Uint8Array(1)));
+    await assert.rejects(() => writeAll(server, new Uint8Array(1)));
   } finally {
     client.close();
     server.close();
@@ -293,11 +294,13 @@ test("node transport: pause holds data back, resume delivers it, close ends once
 });
 
 /** A connected pair of raw transport connections (the client's, the server's). */
-async function rawPair(): Promise<{ client: TransportConn; server: TransportConn; close(): void }> {
-  const listener = await transport.listen({ hostname: "127.0.0.1", port: 0 });
+async function rawPair(
+  over: Transport = transport,
+): Promise<{ client: TransportConn; server: TransportConn; close(): void }> {
+  const listener = await over.listen({ hostname: "127.0.0.1", port: 0 });
   const accepted = deferred<TransportConn>();
   listener.start(accepted.resolve, (error) => assert.fail(String(error)));
-  const client = await transport.connect(listener.addr);
+  const client = await over.connect(listener.addr);
   const server = await within(accepted.promise, "the accept");
   return {
     client,
@@ -308,6 +311,28 @@ async function rawPair(): Promise<{ client: TransportConn; server: TransportConn
       listener.close();
     },
   };
+}
+
+/**
+ * Writes `bytes` through the seam and resolves when the listener hears that
+ * they were taken (rejects when it hears of a failure). Fails the test if the
+ * listener is told anything from inside write(), or more than once.
+ */
+function writeAll(conn: TransportConn, bytes: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => {
+    let inside = true;
+    let told = 0;
+    const hear = (settle: () => void) => {
+      if (inside) reject(new Error("the write listener was told from inside write()"));
+      else if (++told > 1) reject(new Error("the write listener was told twice"));
+      else settle();
+    };
+    conn.write(bytes, {
+      onWritten: () => hear(resolve),
+      onWriteFailed: (error) => hear(() => reject(error)),
+    });
+    inside = false;
+  });
 }
 
 /** `length` bytes of a pattern that a shifted or repeated chunk would not match. */
@@ -365,7 +390,7 @@ test("node transport: bytes sent before start() are kept, in order", async () =>
   const pair = await rawPair();
   try {
     const sent = pattern(300_000, 7);
-    await pair.server.write(sent);
+    await writeAll(pair.server, sent);
     await new Promise((resolve) => setTimeout(resolve, 30));
     const sink = copyingSink(sent.length);
     pair.client.start(sink);
@@ -385,9 +410,9 @@ test("node transport: a client reads large payloads straight into the sink's tar
     const sink = copyingSink(sent.length, 1000, 3 * 1024 * 1024);
     pair.client.start(sink);
     // In pieces, so that the first read cannot take more than the 1000 bytes.
-    await pair.server.write(sent.subarray(0, 1000));
+    await writeAll(pair.server, sent.subarray(0, 1000));
     await new Promise((resolve) => setTimeout(resolve, 30));
-    await pair.server.write(sent.subarray(1000));
+    await writeAll(pair.server, sent.subarray(1000));
     await within(sink.done, "all the bytes");
     assert.deepEqual(sink.received, sent);
     // Node's client sockets read into caller memory; Bun's go through 'data'.
@@ -406,11 +431,11 @@ test("node transport: a client's pause holds data back until resume", async () =
     const sink = copyingSink(sent.length);
     pair.client.pause();
     pair.client.start(sink);
-    await pair.server.write(sent.subarray(0, 1000));
+    await writeAll(pair.server, sent.subarray(0, 1000));
     await new Promise((resolve) => setTimeout(resolve, 50));
     assert.equal(sink.bytes, 0, "data while paused");
     pair.client.resume();
-    await pair.server.write(sent.subarray(1000));
+    await writeAll(pair.server, sent.subarray(1000));
     await within(sink.done, "the bytes after resume");
     assert.deepEqual(sink.received, sent);
   } finally {
@@ -418,8 +443,17 @@ test("node transport: a client's pause holds data back until resume", async () =
   }
 });
 
-test("node transport: write() settles only once the bytes may be reused", async () => {
-  const pair = await rawPair();
+// The seam's write contract, on node:net and on the runtime's own transport
+// (Deno's when run by `deno test`; the same node:net one on Node and Bun).
+for (const [label, over] of new Map([["node:net", transport], ["default", defaultTransport]])) {
+  if (label === "default" && over === transport) continue;
+  test(`${label} transport: a write ends only once the bytes may be reused`, async () => {
+    await writeEndsWhenTaken(over);
+  });
+}
+
+async function writeEndsWhenTaken(over: Transport): Promise<void> {
+  const pair = await rawPair(over);
   try {
     // More than the loopback socket buffers hold: while the peer reads
     // nothing, Node still holds (a view of) these bytes.
@@ -431,7 +465,7 @@ test("node transport: write() settles only once the bytes may be reused", async 
       reader.pause();
       reader.start(sink);
       let settled = false;
-      const written = writer.write(bytes).then(() => settled = true);
+      const written = writeAll(writer, bytes).then(() => settled = true);
       await new Promise((resolve) => setTimeout(resolve, 100));
       assert.equal(settled, false, "write settled while the peer read nothing");
       reader.resume();
@@ -445,7 +479,7 @@ test("node transport: write() settles only once the bytes may be reused", async 
   } finally {
     pair.close();
   }
-});
+}
 
 // A test CA and a certificate it signed for localhost and 127.0.0.1, valid
 // until 2126. Test-only keys: they protect nothing.
