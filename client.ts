@@ -9,7 +9,7 @@ import { type Address, parseAddress } from "./address.ts";
 import type { ClientInfo } from "./client_info.ts";
 import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
-import type { Dialect, DialectName } from "./dialect.ts";
+import { CommandReading, type Dialect, type DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import { Dispatcher, type DispatchMode, type EventArgs } from "./dispatcher.ts";
 import {
@@ -127,6 +127,8 @@ interface Waiter<T> {
 export class HiSockClient {
   readonly #conn: Connection;
   readonly #dialect: Dialect;
+  /** Where commands are read in place (see {@linkcode Dialect.readCommand}); reused. */
+  readonly #reading = new CommandReading();
   readonly #dispatcher: Dispatcher;
   readonly #blocking: boolean;
   readonly #maxPendingRaw: number;
@@ -544,7 +546,13 @@ export class HiSockClient {
     // After $DISCONN$ (or our own close()) nothing more is dispatched, even
     // frames that arrived in the same read.
     if (this.#conn.closed) return;
-    const message = this.#dialect.parseClientBound(bytes, start, end);
+    const dialect = this.#dialect;
+    const reading = this.#reading;
+    if (dialect.readCommand !== undefined && dialect.readCommand(bytes, start, end, reading)) {
+      this.#dispatchCommand(reading.command, reading.content, owned);
+      return;
+    }
+    const message = dialect.parseClientBound(bytes, start, end);
     switch (message.kind) {
       case "command":
         // v1 cannot tell a raw message from a command: unhandled ones are raw.

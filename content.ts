@@ -182,6 +182,68 @@ export function copyBytes(bytes: Uint8Array): Uint8Array {
   return slab.subarray(start, start + length);
 }
 
+/**
+ * Content that is a range of a larger buffer, `bytes[start, end)`, not yet
+ * made into a view of its own. A dialect that reads commands in place (see
+ * `Dialect.readCommand`) gives its content in this form, so that a handler
+ * that takes no content costs no view; {@linkcode contentBytes} makes the
+ * view when content is cast. One range is reused for every message: it is
+ * valid only while the message is being dispatched.
+ *
+ * @example
+ * ```ts
+ * import { BytesRange, contentBytes } from "./content.ts";
+ * const range = new BytesRange();
+ * range.set(new TextEncoder().encode("$CMD$a$MSG$hi"), 11, 13);
+ * console.log(new TextDecoder().decode(contentBytes(range))); // "hi"
+ * ```
+ */
+export class BytesRange {
+  /** The buffer the content lies in. */
+  bytes: Uint8Array = NO_BYTES;
+  /** Index of the content's first byte. */
+  start = 0;
+  /** Index after its last byte. */
+  end = 0;
+
+  /**
+   * Points the range at `bytes[start, end)`.
+   *
+   * @param bytes The buffer.
+   * @param start Index of the first byte.
+   * @param end Index after the last byte.
+   */
+  set(bytes: Uint8Array, start: number, end: number): void {
+    this.bytes = bytes;
+    this.start = start;
+    this.end = end;
+  }
+}
+
+const NO_BYTES = new Uint8Array(0);
+
+/**
+ * The bytes of content received as bytes: the content itself, or a view of
+ * a {@linkcode BytesRange}.
+ *
+ * @example
+ * ```ts
+ * import { contentBytes } from "./content.ts";
+ * console.log(contentBytes(new Uint8Array([1, 2])).length); // 2
+ * ```
+ *
+ * @param content A `Uint8Array` or a {@linkcode BytesRange}.
+ * @returns The bytes.
+ */
+export function contentBytes(content: unknown): Uint8Array {
+  if (content instanceof BytesRange) {
+    return content.start === content.end
+      ? NO_BYTES
+      : content.bytes.subarray(content.start, content.end);
+  }
+  return content as Uint8Array;
+}
+
 const INTEGER = /^\s*[+-]?\d+\s*$/;
 const FLOAT = /^\s*[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?|inf|infinity|nan)\s*$/i;
 

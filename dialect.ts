@@ -7,7 +7,7 @@
  */
 
 import type { ClientInfo } from "./client_info.ts";
-import type { CastResult, CastType, Sendable } from "./content.ts";
+import { BytesRange, type CastResult, type CastType, type Sendable } from "./content.ts";
 import type { FrameWriter, UnframedRule } from "./framing.ts";
 
 /** The dialects of Python hisock: v1 (1.x), v2 (2.0.x, on PyPI) and v3 (3.0a). */
@@ -66,6 +66,29 @@ export type ClientBoundMessage =
   | { kind: "disconnect" };
 
 /**
+ * Where {@linkcode Dialect.readCommand} puts a command it read: its name and
+ * its content, as a range of the frame's bytes. Its owner reuses it for every
+ * message, so it is valid only while that message is being dispatched.
+ *
+ * @example
+ * ```ts
+ * import { CommandReading } from "./dialect.ts";
+ * import { v2 } from "./dialect_v2.ts";
+ * const reading = new CommandReading();
+ * const payload = new TextEncoder().encode("$CMD$greet$MSG$hi");
+ * if (v2.readCommand!(payload, 0, payload.length, reading)) {
+ *   console.log(reading.command, reading.content.start); // "greet" 15
+ * }
+ * ```
+ */
+export class CommandReading {
+  /** The command's name. */
+  command = "";
+  /** Where its content lies (empty when it has none). */
+  readonly content: BytesRange = new BytesRange();
+}
+
+/**
  * One dialect of the hisock protocol. Parsing functions take a payload (a
  * frame without its header) and either return a message or throw a
  * {@linkcode ProtocolError}; writing functions append one whole frame to a
@@ -99,6 +122,14 @@ export interface Dialect {
   parseServerBound(bytes: Uint8Array, start?: number, end?: number): ServerBoundMessage;
   /** Parses a frame the server sent: the payload `bytes[start, end)`, as above. */
   parseClientBound(bytes: Uint8Array, start?: number, end?: number): ClientBoundMessage;
+  /**
+   * Optional: reads a command, either direction, in place and without
+   * allocating, for the bulk of the traffic. When the payload
+   * `bytes[start, end)` is a command with bytes content, fills `into` and
+   * returns true; otherwise returns false, and the payload is parsed by
+   * {@linkcode Dialect.parseServerBound} or {@linkcode Dialect.parseClientBound}.
+   */
+  readCommand?(bytes: Uint8Array, start: number, end: number, into: CommandReading): boolean;
   /**
    * Where a lookup's answer comes as an untagged raw message (v1, v2): reads
    * raw content as that answer: client info, `null` for "no such client",

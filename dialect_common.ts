@@ -10,7 +10,7 @@ import { type ClientInfo, makeClientInfo } from "./client_info.ts";
 import { decodeUtf8, type Sendable } from "./content.ts";
 import { ProtocolError, UnsupportedContent } from "./errors.ts";
 import type { ClientBoundMessage, Dialect, Hello, ServerBoundMessage } from "./dialect.ts";
-import type { FrameWriter } from "./framing.ts";
+import type { FrameWriter, Framing } from "./framing.ts";
 import { pyJsonDumps } from "./pyjson.ts";
 
 const encoder = new TextEncoder();
@@ -230,6 +230,72 @@ export function commandHeadBytes(command: string): Uint8Array {
   }
   return head;
 }
+/**
+ * A whole frame's head for a command whose content is `contentLength` bytes:
+ * the framing's header, already filled in for the whole payload, then
+ * `$CMD$name$MSG$`. A program that sends the same command with content of
+ * the same size again and again (fixed-size records, a ping) then writes
+ * each frame as two copies, this head and the content, instead of computing
+ * the header and copying the name. A head is made the second time in a row
+ * that the same command, size and framing are asked for, so content of
+ * varying size costs only the lookup. The last {@linkcode HEAD_CACHE_SIZE}
+ * heads made are remembered.
+ *
+ * @example
+ * ```ts
+ * import { commandFrameHead } from "./dialect_common.ts";
+ * import { Framing } from "./framing.ts";
+ * const framing = new Framing();
+ * commandFrameHead(framing, "ping", 4); // null: seen once
+ * const head = commandFrameHead(framing, "ping", 4)!;
+ * console.log(new TextDecoder().decode(head)); // "18              $CMD$ping$MSG$"
+ * ```
+ *
+ * @param framing The framing the frame is for.
+ * @param command The command's name.
+ * @param contentLength The content's size in bytes.
+ * @returns The head (the caller must not change it), or `null` when none is
+ *   remembered yet.
+ * @throws {MessageTooLarge} When the payload would exceed the limit.
+ */
+export function commandFrameHead(
+  framing: Framing,
+  command: string,
+  contentLength: number,
+): Uint8Array | null {
+  const keys = frameHeadKeys;
+  for (let k = 0; k < keys.length; k++) {
+    const key = keys[k];
+    if (key.command === command && key.length === contentLength && key.framing === framing) {
+      return frameHeads[k];
+    }
+  }
+  const miss = lastFrameHeadMiss;
+  if (miss.command !== command || miss.length !== contentLength || miss.framing !== framing) {
+    miss.command = command;
+    miss.length = contentLength;
+    miss.framing = framing;
+    return null;
+  }
+  if (command.length > HEAD_CACHE_MAX_NAME) return null;
+  const name = commandHeadBytes(command);
+  const head = new Uint8Array(framing.headerLen + name.length);
+  framing.writeHeader(head, 0, name.length + contentLength);
+  head.set(name, framing.headerLen);
+  rememberFirst(keys, frameHeads, { command, length: contentLength, framing }, head);
+  return head;
+}
+/** What {@linkcode commandFrameHead} remembers, most recent first. */
+interface FrameHeadKey {
+  command: string;
+  length: number;
+  framing: Framing | null;
+}
+const frameHeadKeys: FrameHeadKey[] = [];
+const frameHeads: Uint8Array[] = [];
+/** The last lookup that found nothing: a head is made when it is repeated. */
+const lastFrameHeadMiss: FrameHeadKey = { command: "", length: -1, framing: null };
+
 /** The names {@linkcode commandHeadBytes} remembers, most recent first, and their heads. */
 const sentNames: string[] = [];
 const sentHeads: Uint8Array[] = [];

@@ -1,8 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { commandHeadBytes, CommandHeads } from "./dialect_common.ts";
-import { ProtocolError } from "./errors.ts";
-import { bytesOf as bytes } from "./test_util.ts";
+import { commandFrameHead, commandHeadBytes, CommandHeads } from "./dialect_common.ts";
+import { v2 } from "./dialect_v2.ts";
+import { MessageTooLarge, ProtocolError } from "./errors.ts";
+import { FrameWriter, Framing } from "./framing.ts";
+import { bytesOf as bytes, latin1 } from "./test_util.ts";
 
 test("CommandHeads reads name and content offset, the same from cache as fresh", () => {
   const heads = new CommandHeads();
@@ -57,4 +59,39 @@ test("commandHeadBytes writes $CMD$name$MSG$, the same remembered as fresh", () 
     // More names than are remembered, so every one is also encoded afresh.
     for (let i = 0; i < 20; i++) commandHeadBytes(`n${i}`);
   }
+});
+
+test("commandFrameHead: made on the second request in a row; frames written with it are the same bytes", () => {
+  const framing = new Framing();
+  const binary = new Framing({ header: "binary", headerLen: 4 });
+  assert.equal(commandFrameHead(framing, "tick", 3), null, "seen once");
+  const head = commandFrameHead(framing, "tick", 3);
+  assert.equal(latin1(head!), "17              $CMD$tick$MSG$");
+  assert.equal(commandFrameHead(framing, "tick", 3), head, "remembered");
+  // Another size, name or framing is another head.
+  assert.equal(commandFrameHead(framing, "tick", 4), null);
+  assert.equal(commandFrameHead(binary, "tick", 3), null);
+  assert.deepEqual([...commandFrameHead(binary, "tick", 3)!.subarray(0, 4)], [0, 0, 0, 17]);
+  assert.equal(commandFrameHead(framing, "tick", 3), head, "still remembered");
+  // A payload over the limit is refused as by the generic path.
+  const small = new Framing({ maxMessageSize: 20 });
+  assert.equal(commandFrameHead(small, "tick", 30), null);
+  assert.throws(() => commandFrameHead(small, "tick", 30), MessageTooLarge);
+  // v2 sends through the head from the second send on: the bytes must not change.
+  for (const framingUsed of [framing, binary]) {
+    const sent = new FrameWriter(framingUsed);
+    const content = bytes("abc");
+    for (let i = 0; i < 3; i++) v2.writeCommand(sent, "tock", content);
+    const expected = new FrameWriter(framingUsed);
+    for (let i = 0; i < 3; i++) {
+      expected.begin();
+      expected.bytes(bytes("$CMD$tock$MSG$abc"));
+      expected.end();
+    }
+    assert.deepEqual(sent.take(), expected.take());
+  }
+  // framed() refuses to start inside an open frame.
+  const writer = new FrameWriter(framing);
+  writer.begin();
+  assert.throws(() => writer.framed(head!, bytes("abc")), Error);
 });

@@ -19,7 +19,7 @@
  */
 
 import type { ClientInfo } from "./client_info.ts";
-import { castBytes, decodeUtf8, type Sendable } from "./content.ts";
+import { castBytes, contentBytes, decodeUtf8, type Sendable } from "./content.ts";
 import {
   clientInfoJson,
   isWord,
@@ -115,7 +115,7 @@ export const v1: Dialect = {
     return startsWith(bytes, TRACEBACK) ? null : undefined;
   },
 
-  cast: (content, type, owned) => castBytes(content as Uint8Array, type, owned),
+  cast: (content, type, owned) => castBytes(contentBytes(content), type, owned),
 
   writeHello(writer, name, group, extra) {
     writeWord(writer, WORDS.hello, " " + pyJsonDumps({ name, group, ...extra }));

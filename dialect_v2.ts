@@ -15,9 +15,10 @@
  * @module
  */
 
-import { castBytes, type Sendable } from "./content.ts";
+import { castBytes, contentBytes, type Sendable } from "./content.ts";
 import {
   clientInfoJson,
+  commandFrameHead,
   commandHeadBytes,
   commandHeads,
   DOLLAR,
@@ -32,7 +33,13 @@ import {
   writeLegacyContent,
   writeWord,
 } from "./dialect_common.ts";
-import type { ClientBoundMessage, Dialect, Hello, ServerBoundMessage } from "./dialect.ts";
+import type {
+  ClientBoundMessage,
+  CommandReading,
+  Dialect,
+  Hello,
+  ServerBoundMessage,
+} from "./dialect.ts";
 import { ProtocolError } from "./errors.ts";
 import type { FrameWriter } from "./framing.ts";
 import { pyJsonDumps } from "./pyjson.ts";
@@ -74,14 +81,31 @@ export const v2: Dialect = {
     return parseServerWord(payload) ?? { kind: "raw", content: payload };
   },
 
+  readCommand(bytes: Uint8Array, start: number, end: number, into: CommandReading): boolean {
+    if (!isCommand(bytes, start, end)) return false;
+    commandHeads.read(bytes, start, end);
+    into.command = commandHeads.command;
+    const at = commandHeads.contentAt;
+    // Without `$MSG$` there is no content: an empty range.
+    into.content.set(bytes, at === -1 ? end : start + at, end);
+    return true;
+  },
+
   parseClientInfoReply: (content) => parseLegacyClientInfoReply(content as Uint8Array),
 
-  cast: (content, type, owned) => castBytes(content as Uint8Array, type, owned),
+  cast: (content, type, owned) => castBytes(contentBytes(content), type, owned),
 
   writeHello(writer, name, group, extra) {
     writeWord(writer, WORDS.hello, pyJsonDumps({ name, group, ...extra }));
   },
   writeCommand(writer: FrameWriter, command: string, content: Sendable): void {
+    if (content instanceof Uint8Array) {
+      const head = commandFrameHead(writer.framing, command, content.length);
+      if (head !== null) {
+        writer.framed(head, content);
+        return;
+      }
+    }
     writer.begin();
     try {
       writer.bytes(commandHeadBytes(command));

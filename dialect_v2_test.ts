@@ -4,7 +4,8 @@ import { v2 } from "./dialect_v2.ts";
 import { makeClientInfo } from "./client_info.ts";
 import { FrameWriter, Framing } from "./framing.ts";
 import { ProtocolError, TypeCastError, UnsupportedContent } from "./errors.ts";
-import type { Sendable } from "./content.ts";
+import { contentBytes, type Sendable } from "./content.ts";
+import { CommandReading } from "./dialect.ts";
 import { bytesOf as bytes, latin1, written } from "./test_util.ts";
 
 describe("v2 writes what Python hisock 2.0.2 writes", () => {
@@ -105,6 +106,33 @@ describe("v2 parses what Python hisock 2.0.2 sends", () => {
         new Uint8Array(0),
       ],
     );
+  });
+
+  test("commands read in place: name and content range, nothing else taken", () => {
+    const reading = new CommandReading();
+    // A frame's payload inside a larger buffer: the range must be respected.
+    const buffer = bytes("xx$CMD$greet$MSG$world$CMD$ping");
+    assert.equal(v2.readCommand!(buffer, 2, 22, reading), true);
+    assert.equal(reading.command, "greet");
+    assert.deepEqual([reading.content.start, reading.content.end], [17, 22]);
+    assert.equal(v2.cast(reading.content, "str", true), "world");
+    assert.equal(latin1(contentBytes(reading.content)), "world");
+    // The same reading, reused: no content without $MSG$.
+    assert.equal(v2.readCommand!(buffer, 22, buffer.length, reading), true);
+    assert.equal(reading.command, "ping");
+    assert.deepEqual(v2.cast(reading.content, "bytes", true), new Uint8Array(0));
+    // A kept copy is not a view of the frame's memory (not owned).
+    assert.equal(v2.readCommand!(buffer, 2, 22, reading), true);
+    const kept = v2.cast(reading.content, "bytes", false);
+    buffer.fill(0x21);
+    assert.equal(latin1(kept), "world");
+    // Anything but a command is left to parseServerBound / parseClientBound.
+    for (const other of ["hello", "$USRCLOSE$", "$CMD", "$KEEPALIVE$"]) {
+      const payload = bytes(other);
+      assert.equal(v2.readCommand!(payload, 0, payload.length, reading), false, other);
+    }
+    const badName = new Uint8Array([...bytes("$CMD$"), 0xff, ...bytes("$MSG$")]);
+    assert.throws(() => v2.readCommand!(badName, 0, badName.length, reading), ProtocolError);
   });
 
   test("the hello", () => {

@@ -62,6 +62,13 @@ export interface HandlerEntry {
  */
 export class HandlerMap {
   readonly #handlers = new Map<string, HandlerEntry[]>();
+  /**
+   * The name looked up last and its list: a stream of one command, or the
+   * `message` event after every command, then costs a comparison (the same
+   * string, usually) instead of hashing into the map. Cleared on every change.
+   */
+  #lastName: string | undefined = undefined;
+  #lastList: readonly HandlerEntry[] = EMPTY;
 
   /**
    * Registers a handler.
@@ -75,6 +82,7 @@ export class HandlerMap {
     const list = this.#handlers.get(name);
     const entry = { type, fn, arity: fn.length };
     this.#handlers.set(name, list ? [...list, entry] : [entry]);
+    this.#lastName = undefined;
   }
 
   /**
@@ -89,6 +97,7 @@ export class HandlerMap {
     const kept = fn ? list.filter((entry) => entry.fn !== fn) : [];
     if (kept.length) this.#handlers.set(name, kept);
     else this.#handlers.delete(name);
+    this.#lastName = undefined;
   }
 
   /**
@@ -97,7 +106,11 @@ export class HandlerMap {
    * @param name The event or command.
    */
   get(name: string): readonly HandlerEntry[] {
-    return this.#handlers.get(name) ?? EMPTY;
+    if (name === this.#lastName) return this.#lastList;
+    const list = this.#handlers.get(name) ?? EMPTY;
+    this.#lastName = name;
+    this.#lastList = list;
+    return list;
   }
 
   /**

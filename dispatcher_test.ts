@@ -117,6 +117,15 @@ test("handler maps copy on write, remove one or all, and check content types", (
   assert.deepEqual(map.get("e").map((h) => h.fn), [two]);
   map.remove("e");
   assert.equal(map.has("e"), false);
+  // The last lookup is remembered; every change must be seen by the next one.
+  assert.equal(map.get("e").length, 0);
+  map.add("e", undefined, one);
+  assert.deepEqual(map.get("e").map((h) => h.fn), [one], "an add after a lookup");
+  map.remove("e", one);
+  assert.equal(map.get("e").length, 0, "a remove after a lookup");
+  map.add("f", undefined, two);
+  assert.equal(map.get("e").length, 0);
+  assert.deepEqual(map.get("f").map((h) => h.fn), [two], "another name");
   assert.throws(() => map.add("e", undefined, 42 as never), TypeError);
   assert.equal(checkCastType("view"), "view");
   assert.throws(() => checkCastType("integer"), TypeError);

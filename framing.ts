@@ -696,6 +696,20 @@ export class FrameWriter {
   }
 
   /**
+   * Appends a whole frame given as two parts: `head`, whose header is
+   * already filled in for the whole payload, and `tail`, the rest of the
+   * payload (see `commandFrameHead` in `dialect_common.ts`).
+   *
+   * @param head The header and the payload's first bytes.
+   * @param tail The payload's last bytes; the header must count them.
+   */
+  framed(head: Uint8Array, tail: Uint8Array): void {
+    if (this.#frameStart !== -1) throw new Error("a frame is open");
+    this.bytes(head);
+    this.bytes(tail);
+  }
+
+  /**
    * Appends text, as UTF-8, to the open frame's payload.
    *
    * @param text The text to append.

@@ -48,7 +48,7 @@ export type { QueueLimits } from "./connection.ts";
 export type { Address } from "./address.ts";
 export type { ClientInfo, ClientRef } from "./client_info.ts";
 export type { CastResult, CastType, JsonValue, Sendable } from "./content.ts";
-export { isTuple, tuple } from "./content.ts";
+export { BytesRange, contentBytes, isTuple, tuple } from "./content.ts";
 export type {
   ClientBoundMessage,
   Dialect,
@@ -56,6 +56,7 @@ export type {
   Hello,
   ServerBoundMessage,
 } from "./dialect.ts";
+export { CommandReading } from "./dialect.ts";
 export type { DispatchMode } from "./dispatcher.ts";
 export {
   AuthenticationFailed,

@@ -14,7 +14,7 @@ import {
 } from "./client_info.ts";
 import { Connection, type QueueLimits, resolveQueueLimits, SharedFrames } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
-import type { Dialect, DialectName, Hello } from "./dialect.ts";
+import { CommandReading, type Dialect, type DialectName, type Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import { Dispatcher, type DispatchMode, type EventArgs } from "./dispatcher.ts";
 import {
@@ -223,6 +223,8 @@ type JoinedPeer = Peer & { info: ClientInfo };
 export class HiSockServer {
   readonly #listener: TransportListener;
   readonly #dialect: Dialect;
+  /** Where commands are read in place (see {@linkcode Dialect.readCommand}); reused. */
+  readonly #reading = new CommandReading();
   readonly #framing: Framing;
   readonly #dispatcher: Dispatcher;
   readonly #registry = new ClientRegistry<JoinedPeer>();
@@ -872,7 +874,13 @@ export class HiSockServer {
       return;
     }
     const joined = peer as JoinedPeer;
-    const message = this.#dialect.parseServerBound(bytes, start, end);
+    const dialect = this.#dialect;
+    const reading = this.#reading;
+    if (dialect.readCommand !== undefined && dialect.readCommand(bytes, start, end, reading)) {
+      this.#dispatchCommand(joined, reading.command, reading.content, owned);
+      return;
+    }
+    const message = dialect.parseServerBound(bytes, start, end);
     switch (message.kind) {
       case "command":
         this.#dispatchCommand(joined, message.command, message.content, owned);
