@@ -1062,25 +1062,40 @@ export class HiSockServer {
     const dispatcher = this.#dispatcher;
     const dialect = this.#dialect;
     const info = peer.info;
+    // Indexed loops: a for-of iterator is an allocation per message until
+    // the optimizing compiler removes it.
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
-      for (const handler of handlers) {
-        dispatcher.deliver(command, handler, info, 1, info, undefined, content, owned, dialect);
+      for (let i = 0; i < handlers.length; i++) {
+        dispatcher.deliver(command, handlers[i], info, 1, info, undefined, content, owned, dialect);
       }
     } else {
-      for (const handler of dispatcher.events.get("*")) {
-        dispatcher.deliver("*", handler, info, 2, info, command, content, owned, dialect);
+      const any = dispatcher.events.get("*");
+      for (let i = 0; i < any.length; i++) {
+        dispatcher.deliver("*", any[i], info, 2, info, command, content, owned, dialect);
       }
     }
-    for (const handler of dispatcher.events.get("message")) {
-      dispatcher.deliver("message", handler, info, 2, info, command, content, owned, dialect);
+    const watchers = dispatcher.events.get("message");
+    for (let i = 0; i < watchers.length; i++) {
+      dispatcher.deliver("message", watchers[i], info, 2, info, command, content, owned, dialect);
     }
   }
 
   #dispatchRaw(peer: JoinedPeer, content: unknown, owned: boolean): void {
     const info = peer.info;
-    for (const handler of this.#dispatcher.events.get("*")) {
-      this.#dispatcher.deliver("*", handler, info, 2, info, null, content, owned, this.#dialect);
+    const handlers = this.#dispatcher.events.get("*");
+    for (let i = 0; i < handlers.length; i++) {
+      this.#dispatcher.deliver(
+        "*",
+        handlers[i],
+        info,
+        2,
+        info,
+        null,
+        content,
+        owned,
+        this.#dialect,
+      );
     }
   }
 
@@ -1209,8 +1224,9 @@ export class HiSockServer {
   }
 
   #emit(event: string, args: EventArgs, info: ClientInfo | null): void {
-    for (const handler of this.#dispatcher.events.get(event)) {
-      this.#dispatcher.invoke(event, handler, info, args.length, args[0], args[1], args[2]);
+    const handlers = this.#dispatcher.events.get(event);
+    for (let i = 0; i < handlers.length; i++) {
+      this.#dispatcher.invoke(event, handlers[i], info, args.length, args[0], args[1], args[2]);
     }
   }
 
