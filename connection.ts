@@ -233,7 +233,9 @@ export class Connection implements ByteSink, WriteListener {
   #closeError: unknown = undefined;
   /** Bytes handed to the transport and not yet confirmed written. */
   #inFlight = 0;
+  /** The oldest write in flight, and those started after it (pipelined). */
   #inFlightBytes: Uint8Array | null = null;
+  #pipelined: Uint8Array[] | null = null;
   /** Who waits for the queue to shrink to at most `below` bytes. */
   #drainWaiters: Array<{ below: number; resolve: () => void }> = [];
   #closeWaiters: Array<() => void> = [];
@@ -440,7 +442,13 @@ export class Connection implements ByteSink, WriteListener {
       this.#sharedLength = frames.length;
     }
     this.#sealedBytes += frames.length;
-    if (flush) this.flushSoon();
+    if (!flush) return this.bufferedAmount < this.#highWaterMark;
+    if (this.#sharedLength >= SEAL_AT || this.#sealed.length > 0) {
+      // A long burst of broadcasts starts leaving while the rest is still
+      // being encoded, as a full batch of a connection's own frames does
+      // (see flushSoon): the peer reads while the sender works.
+      this.#writeNext(true);
+    } else this.flushSoon();
     return this.bufferedAmount < this.#highWaterMark;
   }
 
@@ -453,6 +461,9 @@ export class Connection implements ByteSink, WriteListener {
   flushSoon(): void {
     if (this.#closed) return;
     if (this.out.length >= SEAL_AT) {
+      // One write at a time even where the transport could take more: for a
+      // stream of a connection's own frames that measured faster on Node
+      // (W1: 1.3-1.5 against 1.1-1.2 M msgs/s).
       this.#seal();
       this.#writeNext();
       return;
@@ -504,38 +515,59 @@ export class Connection implements ByteSink, WriteListener {
     this.#sealedBytes += bytes.length;
   }
 
-  #writeNext(): void {
-    if (this.#writing || this.#closed) return;
-    if (this.#sealed.length === 0) this.#queueShared();
-    const bytes = this.#sealed.shift();
-    if (bytes === undefined) {
-      this.#drained();
-      return;
-    }
-    this.#sealedBytes -= bytes.length;
-    this.#writing = true;
-    this.#inFlight = bytes.length;
-    this.#inFlightBytes = bytes;
-    this.transport.write(bytes, this);
+  /**
+   * Starts writing what is sealed. Only one write is in flight at a time,
+   * except that long runs of broadcasts (`broadcast`) go out at once where
+   * the transport keeps writes in order itself
+   * ({@linkcode TransportConn.pipelinesWrites}): there a server busy in a
+   * long loop of broadcasts, which lets no write complete, still feeds its
+   * clients as it goes (Node W4: 3.5-3.8 against 2.7-2.8 M deliveries/s).
+   */
+  #writeNext(broadcast = false): void {
+    if (this.#closed) return;
+    const many = broadcast && this.transport.pipelinesWrites === true;
+    if (this.#writing && !many) return;
+    do {
+      if (this.#sealed.length === 0) this.#queueShared();
+      const bytes = this.#sealed.shift();
+      if (bytes === undefined) {
+        if (!this.#writing) this.#drained();
+        return;
+      }
+      this.#sealedBytes -= bytes.length;
+      this.#inFlight += bytes.length;
+      if (this.#writing) (this.#pipelined ??= []).push(bytes);
+      else {
+        this.#writing = true;
+        this.#inFlightBytes = bytes;
+      }
+      this.transport.write(bytes, this);
+    } while (many && this.#sealed.length > 0);
   }
 
   /** @inheritdoc */
   onWritten(): void {
-    const bytes = this.#inFlightBytes!;
-    this.#inFlightBytes = null;
-    this.#writing = false;
-    this.#inFlight = 0;
+    const bytes = this.#inFlightBytes;
+    if (bytes === null) return;
+    // Writes end in the order they were started.
+    const next = this.#pipelined?.shift();
+    this.#inFlightBytes = next ?? null;
+    this.#writing = next !== undefined;
+    this.#inFlight -= bytes.length;
     this.bytesWritten += bytes.length;
     if (this.#closed) return;
     this.#recycle(bytes);
-    if (this.#sealed.length === 0) this.#seal();
-    this.#writeNext();
+    if (!this.#writing) {
+      if (this.#sealed.length === 0) this.#seal();
+      this.#writeNext();
+    }
     this.#wakeDrainWaiters();
   }
 
   /** @inheritdoc */
   onWriteFailed(error: unknown): void {
     this.#inFlightBytes = null;
+    this.#pipelined = null;
     this.#writing = false;
     this.#inFlight = 0;
     this.abort(error);

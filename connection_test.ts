@@ -10,18 +10,30 @@ import { Connection, SharedFrames } from "./connection.ts";
 import { FrameDecoder, Framing } from "./framing.ts";
 import type { ByteSink, TransportConn, WriteListener } from "./transport.ts";
 
-/** A transport whose writes complete after a delay, copying the bytes only then. */
+/**
+ * A transport whose writes complete after a delay, in order, copying the
+ * bytes only then. With `pipelinesWrites` several may be in flight;
+ * without, a second write before the first ended breaks the seam's rule.
+ */
 class SlowTransport implements TransportConn {
   readonly remoteAddr = { hostname: "127.0.0.1", port: 1 };
   readonly localAddr = { hostname: "127.0.0.1", port: 2 };
   readonly written: Uint8Array[] = [];
   writes = 0;
+  inFlight = 0;
+  mostInFlight = 0;
+  constructor(readonly pipelinesWrites = false) {}
   start(_sink: ByteSink): void {}
   write(bytes: Uint8Array, listener: WriteListener): void {
     this.writes++;
+    if (this.inFlight > 0 && !this.pipelinesWrites) {
+      throw new Error("a write while one is in flight");
+    }
+    this.mostInFlight = Math.max(this.mostInFlight, ++this.inFlight);
     // The caller must leave the bytes alone until told: read them late.
     setTimeout(() => {
       this.written.push(bytes.slice());
+      this.inFlight--;
       listener.onWritten();
     }, 1);
   }
@@ -40,9 +52,18 @@ function decodeAll(framing: Framing, parts: Uint8Array[]): Uint8Array[] {
   return out;
 }
 
-test("bursts of frames of every size leave intact and in order across sealed batches", async () => {
+for (const pipelines of [false, true]) {
+  test(
+    `bursts of frames of every size leave intact and in order across sealed batches${
+      pipelines ? ", several writes in flight" : ""
+    }`,
+    () => burstsLeaveInOrder(pipelines),
+  );
+}
+
+async function burstsLeaveInOrder(pipelines: boolean): Promise<void> {
   const framing = new Framing({ maxMessageSize: 4 * 1024 * 1024 });
-  const transport = new SlowTransport();
+  const transport = new SlowTransport(pipelines);
   const connection = new Connection(transport, framing, {
     onFrame: () => {},
     onClose: () => {},
@@ -69,7 +90,9 @@ test("bursts of frames of every size leave intact and in order across sealed bat
   assert.equal(received.length, sent.length);
   received.forEach((payload, i) => assert.deepEqual(payload, sent[i], `frame ${i}`));
   assert.ok(transport.writes > 20, `batches were sealed and written apart (${transport.writes})`);
-});
+  // A connection's own frames leave one write at a time, pipelining or not.
+  assert.equal(transport.mostInFlight, 1);
+}
 
 test("bufferedAmount counts queued, sealed and in-flight bytes; drain(below) waits for the mark", async () => {
   const framing = new Framing();
@@ -96,11 +119,20 @@ test("bufferedAmount counts queued, sealed and in-flight bytes; drain(below) wai
   assert.equal(decodeAll(framing, transport.written).length, 30);
 });
 
-test("broadcasts queued by reference interleave with private frames, intact and in order", async () => {
+for (const pipelines of [false, true]) {
+  test(
+    `broadcasts queued by reference interleave with private frames, intact and in order${
+      pipelines ? ", several writes in flight" : ""
+    }`,
+    () => broadcastsInterleave(pipelines),
+  );
+}
+
+async function broadcastsInterleave(pipelines: boolean): Promise<void> {
   const framing = new Framing({ maxMessageSize: 1024 * 1024 });
   const shared = new SharedFrames(framing);
   const peers = [0, 1, 2].map(() => {
-    const transport = new SlowTransport();
+    const transport = new SlowTransport(pipelines);
     const connection = new Connection(transport, framing, {
       onFrame: () => {},
       onClose: () => {},
@@ -143,5 +175,12 @@ test("broadcasts queued by reference interleave with private frames, intact and 
     received.forEach((payload, i) => assert.deepEqual(payload, sent[i], `frame ${i}`));
     // Consecutive broadcasts left together: far fewer writes than frames.
     assert.ok(transport.writes < sent.length / 4, `${transport.writes} writes`);
+    if (!pipelines) assert.equal(transport.mostInFlight, 1);
   }
-});
+  if (pipelines) {
+    assert.ok(
+      peers.some(({ transport }) => transport.mostInFlight > 1),
+      "runs left while others flew",
+    );
+  }
+}

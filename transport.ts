@@ -54,12 +54,20 @@ export interface TransportConn {
   readonly remoteAddr: NetAddress;
   /** Our end's address. */
   readonly localAddr: NetAddress;
+  /**
+   * Whether {@linkcode TransportConn.write} may be called again before the
+   * last write has ended: the transport then keeps the writes in order and
+   * tells of their ends in order. Node's sockets queue writes themselves;
+   * without this, one write at a time.
+   */
+  readonly pipelinesWrites?: boolean;
   /** Starts delivering bytes to `sink`; call once. */
   start(sink: ByteSink): void;
   /**
    * Writes all of `bytes`, then tells `listener` once the runtime has taken
    * them, or that it failed: exactly once, and never from inside this call.
-   * The caller must not touch `bytes` until then, nor call `write` again.
+   * The caller must not touch `bytes` until then, nor call `write` again
+   * unless the transport {@linkcode TransportConn.pipelinesWrites}.
    */
   write(bytes: Uint8Array, listener: WriteListener): void;
   /** Stops reading until {@linkcode TransportConn.resume} (backpressure). */

@@ -78,6 +78,12 @@ class UserBufferReader {
     return direct ?? this.#reads.buffer;
   };
 
+  /** The connection ended: its read buffer goes back to the pool. */
+  release(): void {
+    this.sink = null;
+    this.#reads.release();
+  }
+
   /**
    * The `onread.callback`: `count` bytes were read into `into`. Returns true:
    * reading goes on (pause() stops it).
@@ -111,10 +117,20 @@ class NodeConn implements TransportConn {
   /** The socket's 'close' event has fired. */
   #ended = false;
   #error: unknown = undefined;
-  /** Who hears how the write in progress ends; null when none is. */
-  #listener: WriteListener | null = null;
-  /** What the write in progress still waits for: the callback, and room. */
-  #waiting = 0;
+  /** Writes queue in the socket: several may be in flight (see write()). */
+  readonly pipelinesWrites = true;
+  /** Writes started, called back, and told of as ended, since the start. */
+  #started = 0;
+  #calledBack = 0;
+  #told = 0;
+  /** Per write not yet told of, oldest first: who hears, and whether it waits for 'drain'. */
+  readonly #listeners: WriteListener[] = [];
+  readonly #needsDrain: boolean[] = [];
+  /** Set by a failed write: no other write is told of after it. */
+  #failed = false;
+  /** How many writes the last 'drain' covered (all started before it). */
+  #drainedUpTo = 0;
+  #drainListening = false;
   /** Set during socket.write(), which may call back at once. */
   #inWrite = false;
 
@@ -174,53 +190,74 @@ class NodeConn implements TransportConn {
     const sink = this.#sink;
     if (sink === null) return;
     this.#sink = null;
-    if (this.#reader !== null) this.#reader.sink = null;
+    // The socket is closed: nothing reads into the reader's buffer any more.
+    this.#reader?.release();
     sink.onEnd(this.#closing ? undefined : this.#error);
   }
 
   write(bytes: Uint8Array, listener: WriteListener): void {
     // Node keeps (a view of) `bytes`, without copying, until write()'s
     // callback: it runs once they are handed to the kernel, or with the error
-    // that dropped them. So the write ends there, never on write()'s return
+    // that dropped them. So a write ends there, never on write()'s return
     // value alone, and the caller may reuse `bytes` after it. Bun calls back
     // once it has taken the bytes into a buffer of its own, which then grows
     // without bound for a peer that reads nothing; so when write() says the
-    // socket's buffer is full, the write also waits for 'drain', and the
-    // caller's queue caps keep counting those bytes until then.
-    this.#listener = listener;
-    this.#waiting = 2;
+    // socket's buffer is full, the write also waits for 'drain' (which means
+    // that everything written before it has left), and the caller's queue
+    // caps keep counting those bytes until then. The socket keeps writes in
+    // order, and calls back in order, so several may be in flight.
+    this.#started++;
     this.#inWrite = true;
     const roomLeft = this.#socket.write(bytes, this.#afterWrite);
     this.#inWrite = false;
-    if (roomLeft) this.#settle();
-    else this.#socket.once("drain", this.#settle);
+    this.#listeners.push(listener);
+    this.#needsDrain.push(!roomLeft);
+    if (!roomLeft && !this.#drainListening) {
+      this.#drainListening = true;
+      this.#socket.on("drain", this.#onDrain);
+    }
+    this.#tellEnded();
   }
 
   /** Bound once, so that a write allocates no callbacks. */
   readonly #afterWrite = (error?: Error | null): void => {
-    if (error) {
-      const listener = this.#listener;
-      this.#listener = null;
-      this.#socket.off("drain", this.#settle);
-      if (listener === null) return;
-      // Never from inside write(), as the seam promises.
-      if (this.#inWrite) queueMicrotask(() => listener.onWriteFailed(error));
-      else listener.onWriteFailed(error);
-    } else {
-      this.#settle();
+    if (!error) {
+      this.#calledBack++;
+      this.#tellEnded();
+      return;
     }
+    if (this.#failed) return;
+    this.#failed = true;
+    // Every write not yet told of failed with it: the socket is done.
+    const listeners = [...new Set(this.#listeners)];
+    this.#listeners.length = 0;
+    this.#needsDrain.length = 0;
+    const tell = () => {
+      for (const listener of listeners) listener.onWriteFailed(error);
+    };
+    // Never from inside write(), as the seam promises.
+    if (this.#inWrite) queueMicrotask(tell);
+    else tell();
   };
 
-  /**
-   * One of the two things a write waits for happened (see write()). The
-   * second is never inside write(): the room is counted after it returns.
-   */
-  readonly #settle = (): void => {
-    if (--this.#waiting > 0) return;
-    const listener = this.#listener;
-    this.#listener = null;
-    listener?.onWritten();
+  readonly #onDrain = (): void => {
+    this.#drainedUpTo = this.#started;
+    this.#tellEnded();
   };
+
+  /** Tells of every write, oldest first, that has both things it waits for. */
+  #tellEnded(): void {
+    if (this.#inWrite || this.#failed) return;
+    const needsDrain = this.#needsDrain;
+    while (
+      this.#told < this.#calledBack && needsDrain.length > 0 &&
+      (!needsDrain[0] || this.#drainedUpTo > this.#told)
+    ) {
+      needsDrain.shift();
+      this.#told++;
+      this.#listeners.shift()!.onWritten();
+    }
+  }
 
   pause(): void {
     this.#paused = true;

@@ -15,6 +15,7 @@ import { type HiSockServer, startServer } from "./server.ts";
 import { defaultTransport } from "./runtime.ts";
 import type { ByteSink, Transport, TransportConn } from "./transport.ts";
 import { nodeTransport } from "./transport_node.ts";
+import { assertSameBytes } from "./test_util.ts";
 
 const transport = nodeTransport;
 
@@ -451,6 +452,41 @@ for (const [label, over] of new Map([["node:net", transport], ["default", defaul
     await writeEndsWhenTaken(over);
   });
 }
+
+test("node:net transport: writes in flight together end in order, each once, only once taken", async () => {
+  const pair = await rawPair();
+  try {
+    assert.equal(pair.server.pipelinesWrites, true);
+    // Eight 4 MiB writes while the peer reads nothing: more than the socket
+    // buffers hold, so the later ones must wait for the peer.
+    const parts = Array.from({ length: 8 }, (_, i) => pattern(4 * 1024 * 1024, i + 1));
+    const total = parts.reduce((sum, part) => sum + part.length, 0);
+    const sink = copyingSink(total);
+    pair.client.pause();
+    pair.client.start(sink);
+    const ended: number[] = [];
+    const ends = parts.map((part, i) =>
+      writeAll(pair.server, part).then(() => {
+        ended.push(i);
+        part.fill(0xee); // the caller owns it again
+      })
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.ok(ended.length < parts.length, `all ${ended.length} ended while the peer read nothing`);
+    pair.client.resume();
+    await within(Promise.all(ends), "the writes", 20_000);
+    assert.deepEqual(ended, [0, 1, 2, 3, 4, 5, 6, 7], "in the order they were started");
+    await within(sink.done, "the bytes", 20_000);
+    const expected = Array.from({ length: 8 }, (_, i) => pattern(4 * 1024 * 1024, i + 1));
+    let at = 0;
+    for (const [i, part] of expected.entries()) {
+      assertSameBytes(sink.received.subarray(at, at + part.length), part, `part ${i}`);
+      at += part.length;
+    }
+  } finally {
+    pair.close();
+  }
+});
 
 async function writeEndsWhenTaken(over: Transport): Promise<void> {
   const pair = await rawPair(over);
