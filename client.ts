@@ -11,7 +11,12 @@ import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.t
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import { CommandReading, type Dialect, type DialectName } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import { Dispatcher, type DispatchMode, type EventArgs } from "./dispatcher.ts";
+import {
+  checkDispatchOptions,
+  Dispatcher,
+  type DispatchMode,
+  type EventArgs,
+} from "./dispatcher.ts";
 import {
   ClientNotFound,
   ConnectionClosed,
@@ -685,9 +690,12 @@ export class HiSockClient {
   #onClose(error: unknown): void {
     clearInterval(this.#deadTimer);
     if (error instanceof HiSockError) this.#reportError(error);
-    const closed = new ConnectionClosed("the connection closed", { cause: error });
-    for (const waiter of this.#rawWaiters) waiter.reject(closed);
-    for (const waiter of this.#lookups) waiter.reject(closed);
+    if (this.#rawWaiters.length > 0 || this.#lookups.length > 0) {
+      // Made only for someone waiting: an error's stack costs, per client.
+      const closed = new ConnectionClosed("the connection closed", { cause: error });
+      for (const waiter of this.#rawWaiters) waiter.reject(closed);
+      for (const waiter of this.#lookups) waiter.reject(closed);
+    }
     this.#rawWaiters = [];
     this.#lookups = [];
     this.#resolveClosed();
@@ -760,9 +768,7 @@ export async function connect(addr: Address, options: ClientOptions = {}): Promi
   // Validate the options before connecting.
   resolveQueueLimits(options, new Framing(options));
   resolveDialect(options.dialect);
-  new Dispatcher(options.dispatch ?? "immediate", () => {}, {
-    maxPending: options.maxPendingEvents,
-  });
+  checkDispatchOptions(options.dispatch ?? "immediate", options.maxPendingEvents);
   checkPolicy(options.slowClientPolicy);
   checkDeadAfter(options.keepalive);
   const transport = options.transport ?? defaultTransport;

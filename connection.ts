@@ -180,14 +180,15 @@ export function resolveQueueLimits(limits: QueueLimits, framing: Framing): Requi
   const highWaterMark = limits.highWaterMark ?? DEFAULT_HIGH_WATER_MARK;
   const maxQueuedBytes = limits.maxQueuedBytes ??
     Math.max(DEFAULT_MAX_QUEUED_BYTES, 4 * largestFrame);
-  for (
-    const [name, value] of [["highWaterMark", highWaterMark], ["maxQueuedBytes", maxQueuedBytes]]
-  ) {
-    if (!Number.isSafeInteger(value) || (value as number) < 1) {
-      throw new RangeError(`${name} must be a positive integer, not ${value}`);
-    }
-  }
+  checkLimit("highWaterMark", highWaterMark);
+  checkLimit("maxQueuedBytes", maxQueuedBytes);
   return { highWaterMark, maxQueuedBytes };
+}
+
+function checkLimit(name: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new RangeError(`${name} must be a positive integer, not ${value}`);
+  }
 }
 
 /**
@@ -237,8 +238,8 @@ export class Connection implements ByteSink, WriteListener {
   #inFlightBytes: Uint8Array | null = null;
   #pipelined: Uint8Array[] | null = null;
   /** Who waits for the queue to shrink to at most `below` bytes. */
-  #drainWaiters: Array<{ below: number; resolve: () => void }> = [];
-  #closeWaiters: Array<() => void> = [];
+  #drainWaiters: Array<{ below: number; resolve: () => void }> | null = null;
+  #closeWaiters: Array<() => void> | null = null;
   /** Set by close(): end the connection once everything queued has left. */
   #closeWhenFlushed = false;
   /** Set by abort(): closed for senders at once, before the close completes. */
@@ -594,7 +595,7 @@ export class Connection implements ByteSink, WriteListener {
   /** Resolves the drain waiters whose mark the queue is now at or under. */
   #wakeDrainWaiters(): void {
     const waiting = this.#drainWaiters;
-    if (waiting.length === 0) return;
+    if (waiting === null || waiting.length === 0) return;
     const queued = this.bufferedAmount;
     this.#drainWaiters = waiting.filter((waiter) => waiter.below < queued);
     for (const waiter of waiting) if (waiter.below >= queued) waiter.resolve();
@@ -616,7 +617,7 @@ export class Connection implements ByteSink, WriteListener {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      this.#drainWaiters.push({ below, resolve });
+      (this.#drainWaiters ??= []).push({ below, resolve });
       this.flushSoon();
     });
   }
@@ -627,7 +628,7 @@ export class Connection implements ByteSink, WriteListener {
    */
   close(): Promise<void> {
     if (this.#closed) return Promise.resolve();
-    const closed = new Promise<void>((resolve) => this.#closeWaiters.push(resolve));
+    const closed = new Promise<void>((resolve) => (this.#closeWaiters ??= []).push(resolve));
     if (!this.#closeWhenFlushed) {
       this.#closeWhenFlushed = true;
       if (!this.#writing) {
@@ -659,8 +660,8 @@ export class Connection implements ByteSink, WriteListener {
     this.#closed = true;
     this.transport.close();
     const reason = this.#closeError ?? error;
-    for (const waiter of this.#drainWaiters) waiter.resolve();
-    this.#drainWaiters = [];
+    for (const waiter of this.#drainWaiters ?? []) waiter.resolve();
+    this.#drainWaiters = null;
     // Free what was queued for a peer that will never take it.
     this.#spare = null;
     this.#sealed = [];
@@ -668,12 +669,12 @@ export class Connection implements ByteSink, WriteListener {
     this.#sealedBytes = 0;
     this.#scratch = null;
     try {
-      this.out.detach(new Uint8Array(16));
+      this.out.detach(EMPTY);
     } catch {
       // A frame is open (an owner writing while closing): leave it.
     }
     this.#events.onClose(reason);
-    for (const resolve of this.#closeWaiters) resolve();
-    this.#closeWaiters = [];
+    for (const resolve of this.#closeWaiters ?? []) resolve();
+    this.#closeWaiters = null;
   }
 }

@@ -173,13 +173,7 @@ export class Dispatcher {
     onError: (error: HiSockError, context: unknown) => void,
     options: DispatcherOptions = {},
   ) {
-    if (mode !== "immediate" && mode !== "manual") {
-      throw new RangeError(`dispatch must be "immediate" or "manual", not ${String(mode)}`);
-    }
-    const maxPending = options.maxPending ?? DEFAULT_MAX_PENDING_EVENTS;
-    if (!Number.isSafeInteger(maxPending) || maxPending < 1) {
-      throw new RangeError(`maxPendingEvents must be a positive integer, not ${maxPending}`);
-    }
+    const maxPending = checkDispatchOptions(mode, options.maxPending);
     this.mode = mode;
     this.#onError = onError;
     this.#maxPending = maxPending;
@@ -387,6 +381,32 @@ const EMPTY: readonly HandlerEntry[] = Object.freeze([]);
  */
 export function takesContent(handler: HandlerEntry, position: number): boolean {
   return handler.type !== undefined || handler.arity >= position;
+}
+
+/**
+ * Checks the dispatch options of a server or client, without making a
+ * dispatcher (a client checks them before it connects).
+ *
+ * @example
+ * ```ts
+ * import { checkDispatchOptions } from "./dispatcher.ts";
+ * console.log(checkDispatchOptions("manual", undefined)); // 10000
+ * ```
+ *
+ * @param mode When handlers run.
+ * @param maxPending The manual queue's size before reading pauses.
+ * @returns `maxPending`, or its default.
+ * @throws {RangeError} When either is not a valid value.
+ */
+export function checkDispatchOptions(mode: DispatchMode, maxPending: number | undefined): number {
+  if (mode !== "immediate" && mode !== "manual") {
+    throw new RangeError(`dispatch must be "immediate" or "manual", not ${String(mode)}`);
+  }
+  const pending = maxPending ?? DEFAULT_MAX_PENDING_EVENTS;
+  if (!Number.isSafeInteger(pending) || pending < 1) {
+    throw new RangeError(`maxPendingEvents must be a positive integer, not ${pending}`);
+  }
+  return pending;
 }
 
 /**

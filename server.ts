@@ -16,7 +16,12 @@ import { Connection, type QueueLimits, resolveQueueLimits, SharedFrames } from "
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import { CommandReading, type Dialect, type DialectName, type Hello } from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
-import { Dispatcher, type DispatchMode, type EventArgs } from "./dispatcher.ts";
+import {
+  checkDispatchOptions,
+  Dispatcher,
+  type DispatchMode,
+  type EventArgs,
+} from "./dispatcher.ts";
 import {
   asHiSockError,
   AuthenticationFailed,
@@ -190,7 +195,8 @@ interface Peer {
   readonly conn: Connection;
   /** `null` until the hello has been read. */
   info: ClientInfo | null;
-  helloTimer: ReturnType<typeof setTimeout> | undefined;
+  /** When the hello must have been decided by (`Date.now()` ms); 0 once it has. */
+  helloDeadline: number;
   /** Frames that arrived while `authenticate` was pending, else `null`. */
   backlog: Uint8Array[] | null;
   /** The hello being authenticated, while `authenticate` is pending. */
@@ -234,6 +240,9 @@ export class HiSockServer {
   readonly #announce: boolean;
   readonly #uniqueNames: boolean;
   readonly #helloTimeout: number;
+  /** Connections whose hello is not decided yet, oldest first, and the one timer they share. */
+  readonly #awaitingHello = new Set<Peer>();
+  #helloTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #limits: Required<QueueLimits>;
   readonly #slowClientPolicy: SlowClientPolicy;
   readonly #authenticate: ServerOptions["authenticate"];
@@ -788,6 +797,7 @@ export class HiSockServer {
 
   async #shutdown(): Promise<void> {
     clearInterval(this.#keepaliveTimer);
+    clearTimeout(this.#helloTimer);
     // Closing flushes every connection, announcements included.
     clearTimeout(this.#presenceTimer);
     this.#presenceWaiting.clear();
@@ -814,7 +824,7 @@ export class HiSockServer {
     const peer: Peer = {
       conn: undefined as unknown as Connection,
       info: null,
-      helloTimer: undefined,
+      helloDeadline: 0,
       backlog: null,
       pendingHello: null,
       pressureHeld: false,
@@ -845,18 +855,43 @@ export class HiSockServer {
       return;
     }
     if (this.#helloTimeout > 0) {
-      peer.helloTimer = setTimeout(() => {
-        const error = peer.backlog === null
-          ? new ProtocolError(`no hello within ${this.#helloTimeout} ms`)
-          : this.#authFailure(
-            peer,
-            peer.pendingHello,
-            `not decided within ${this.#helloTimeout} ms`,
-          );
-        peer.conn.abort(error);
-      }, this.#helloTimeout);
+      peer.helloDeadline = Date.now() + this.#helloTimeout;
+      this.#awaitingHello.add(peer);
+      this.#helloTimer ??= setTimeout(this.#expireHellos, this.#helloTimeout);
     }
     peer.conn.start();
+  }
+
+  /**
+   * Drops the connections whose hello was not decided in time. One timer
+   * serves them all, armed for the oldest: every connection gets the same
+   * time, so they expire in the order they came (a timer per connection
+   * measured as a large share of accepting thousands of them on Node).
+   */
+  readonly #expireHellos = (): void => {
+    this.#helloTimer = undefined;
+    const now = Date.now();
+    for (const peer of this.#awaitingHello) {
+      if (peer.helloDeadline > now) {
+        this.#helloTimer = setTimeout(this.#expireHellos, peer.helloDeadline - now);
+        return;
+      }
+      this.#helloDecided(peer);
+      const error = peer.backlog === null
+        ? new ProtocolError(`no hello within ${this.#helloTimeout} ms`)
+        : this.#authFailure(
+          peer,
+          peer.pendingHello,
+          `not decided within ${this.#helloTimeout} ms`,
+        );
+      peer.conn.abort(error);
+    }
+  };
+
+  /** The peer's hello no longer runs against the clock. */
+  #helloDecided(peer: Peer): void {
+    peer.helloDeadline = 0;
+    this.#awaitingHello.delete(peer);
   }
 
   /** A frame from a peer: the payload `bytes[start, end)`. */
@@ -999,16 +1034,14 @@ export class HiSockServer {
 
   /** Turns a client away before it joins: `$DISCONN$`, then a clean close. */
   #refuse(peer: Peer, error: HiSockError): void {
-    clearTimeout(peer.helloTimer);
-    peer.helloTimer = undefined;
+    this.#helloDecided(peer);
     if (!peer.conn.closed) this.#dialect.writeDisconnect(peer.conn.out);
     peer.conn.close();
     this.#reportError(error, null);
   }
 
   #admit(peer: Peer, hello: Hello): void {
-    clearTimeout(peer.helloTimer);
-    peer.helloTimer = undefined;
+    this.#helloDecided(peer);
     const { hostname, port } = peer.conn.remoteAddr;
     const info = makeClientInfo(hostname, port, hello.name, hello.group);
     peer.info = info;
@@ -1032,7 +1065,7 @@ export class HiSockServer {
   }
 
   #onClose(peer: Peer, error: unknown): void {
-    clearTimeout(peer.helloTimer);
+    this.#helloDecided(peer);
     peer.backlog = null;
     this.#peers.delete(peer);
     const info = peer.info;
@@ -1415,9 +1448,7 @@ export async function startServer(
   resolveQueueLimits(options, new Framing(options));
   checkPolicy(options.slowClientPolicy);
   resolveKeepalive(options.keepalive, dialect.keepaliveByDefault);
-  new Dispatcher(options.dispatch ?? "immediate", () => {}, {
-    maxPending: options.maxPendingEvents,
-  });
+  checkDispatchOptions(options.dispatch ?? "immediate", options.maxPendingEvents);
   const transport = options.transport ?? defaultTransport;
   const listener = await transport.listen({ hostname, port, tls: options.tls });
   try {

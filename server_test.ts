@@ -1198,6 +1198,38 @@ describe("protocol violations", () => {
   );
 
   test(
+    "every silent connection gets its whole helloTimeout, whenever it came",
+    scoped(async (scope) => {
+      const { server, errors } = await serve(scope, { helloTimeout: 300 });
+      const port = server.getAddr()[1];
+      const lifetime = async (peer: RawPeer) => {
+        const start = Date.now();
+        await withTimeout(peer.ended, WAIT_MS, "a silent peer to be dropped");
+        return Date.now() - start;
+      };
+      const first = scope.add(await RawPeer.connect(port));
+      const firstLife = lifetime(first);
+      await sleep(150);
+      const second = scope.add(await RawPeer.connect(port));
+      const secondLife = lifetime(second);
+      // One that says hello meanwhile is not dropped with them.
+      const client = await join(scope, server, { name: "prompt" });
+      const [a, b] = await Promise.all([firstLife, secondLife]);
+      // Timers may round a millisecond or two down; never a whole wait.
+      assert.ok(a >= 290, `the first lived ${a} ms`);
+      assert.ok(b >= 290, `the second lived ${b} ms, not cut short by the first's timer`);
+      for (let i = 0; i < 2; i++) {
+        const [error] = await errors.next("a hello timeout");
+        assert.ok(error instanceof ProtocolError && /hello/.test(error.message), `got ${error}`);
+      }
+      await sleep(100);
+      assert.deepEqual(server.getAllClients("name"), ["prompt"]);
+      assert.equal(client.bufferedAmount, 0);
+      assert.equal(errors.size, 0);
+    }),
+  );
+
+  test(
     "a first frame that is not a hello, or a word only a server may send, drops the client",
     scoped(async (scope) => {
       const { server, errors } = await serve(scope);

@@ -103,22 +103,20 @@ class UserBufferReader {
   };
 }
 
-class NodeConn implements TransportConn {
-  readonly remoteAddr: NetAddress;
-  #localAddr: NetAddress | null = null;
+/**
+ * The writes of one socket, in flight together. Node keeps (a view of) the
+ * bytes of a write, without copying, until its callback: it runs once they
+ * are handed to the kernel, or with the error that dropped them. So a write
+ * ends there, never on `write()`'s return value alone, and the caller may
+ * reuse the bytes after it. Bun calls back once it has taken the bytes into
+ * a buffer of its own, which then grows without bound for a peer that reads
+ * nothing; so when `write()` says the socket's buffer is full, the write also
+ * waits for `'drain'` (which means that everything written before it has
+ * left), and the caller's queue caps keep counting those bytes until then.
+ * The socket keeps writes in order, and calls back in order.
+ */
+class SocketWrites {
   readonly #socket: net.Socket;
-  /** The `onread` reader, or null when the socket reads through `'data'`. */
-  readonly #reader: UserBufferReader | null;
-  #sink: ByteSink | null = null;
-  /** Set by pause(), cleared by resume(). */
-  #paused = false;
-  /** Set by our own close(): the end that follows is a clean one. */
-  #closing = false;
-  /** The socket's 'close' event has fired. */
-  #ended = false;
-  #error: unknown = undefined;
-  /** Writes queue in the socket: several may be in flight (see write()). */
-  readonly pipelinesWrites = true;
   /** Writes started, called back, and told of as ended, since the start. */
   #started = 0;
   #calledBack = 0;
@@ -134,78 +132,11 @@ class NodeConn implements TransportConn {
   /** Set during socket.write(), which may call back at once. */
   #inWrite = false;
 
-  /**
-   * @param socket A connected socket; one made with `reader`'s `onread`
-   *   must have been paused before it connected.
-   * @param reader The socket's `onread` reader, if it has one.
-   * @param accepted Whether a listener accepted it: then its own address,
-   *   which the core never asks for, is read only when first asked for.
-   */
-  constructor(socket: net.Socket, reader: UserBufferReader | null = null, accepted = false) {
+  constructor(socket: net.Socket) {
     this.#socket = socket;
-    this.#reader = reader;
-    // Read the addresses now: Node forgets them once the socket is destroyed.
-    // (Each is a system call: a server accepting thousands skips the local one.)
-    this.remoteAddr = { hostname: socket.remoteAddress ?? "", port: socket.remotePort ?? 0 };
-    if (!accepted) this.#localAddr = this.localAddr;
-    // Small frames must not wait for Nagle's algorithm: writes are already
-    // coalesced per tick, so each write is worth sending at once.
-    socket.setNoDelay(true);
-    // Listen for errors from the start: an 'error' without a listener throws.
-    socket.on("error", (error) => this.#error ??= error);
-    socket.once("close", () => {
-      this.#ended = true;
-      this.#end();
-    });
-  }
-
-  get localAddr(): NetAddress {
-    const socket = this.#socket;
-    return this.#localAddr ??= { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
-  }
-
-  start(sink: ByteSink): void {
-    if (this.#sink !== null) throw new Error("the connection was already started");
-    this.#sink = sink;
-    const reader = this.#reader;
-    if (reader !== null) {
-      reader.sink = sink;
-      // The socket was paused before it connected: no read has happened.
-      if (!this.#paused && !this.#ended) this.#socket.resume();
-    } else {
-      // Attaching 'data' switches the socket to flowing mode (unless it was
-      // paused); bytes that came before were buffered by the stream, so none
-      // are lost.
-      this.#socket.on("data", (chunk: Uint8Array) => {
-        // A plain view on the same memory: handlers see a Uint8Array on every
-        // runtime, not a Buffer here and a Uint8Array there.
-        sink.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), true);
-      });
-    }
-    // Closed before anyone listened: report it now, as a read loop would.
-    if (this.#ended) queueMicrotask(() => this.#end());
-  }
-
-  #end(): void {
-    const sink = this.#sink;
-    if (sink === null) return;
-    this.#sink = null;
-    // The socket is closed: nothing reads into the reader's buffer any more.
-    this.#reader?.release();
-    sink.onEnd(this.#closing ? undefined : this.#error);
   }
 
   write(bytes: Uint8Array, listener: WriteListener): void {
-    // Node keeps (a view of) `bytes`, without copying, until write()'s
-    // callback: it runs once they are handed to the kernel, or with the error
-    // that dropped them. So a write ends there, never on write()'s return
-    // value alone, and the caller may reuse `bytes` after it. Bun calls back
-    // once it has taken the bytes into a buffer of its own, which then grows
-    // without bound for a peer that reads nothing; so when write() says the
-    // socket's buffer is full, the write also waits for 'drain' (which means
-    // that everything written before it has left), and the caller's queue
-    // caps keep counting those bytes until then. The socket keeps writes in
-    // order, and calls back in order, so several may be in flight.
     this.#started++;
     this.#inWrite = true;
     const roomLeft = this.#socket.write(bytes, this.#afterWrite);
@@ -258,6 +189,106 @@ class NodeConn implements TransportConn {
       this.#listeners.shift()!.onWritten();
     }
   }
+}
+
+class NodeConn implements TransportConn {
+  #remoteAddr: NetAddress | null = null;
+  #localAddr: NetAddress | null = null;
+  readonly #socket: net.Socket;
+  /** The `onread` reader, or null when the socket reads through `'data'`. */
+  readonly #reader: UserBufferReader | null;
+  #sink: ByteSink | null = null;
+  /** Set by pause(), cleared by resume(). */
+  #paused = false;
+  /** Set by our own close(): the end that follows is a clean one. */
+  #closing = false;
+  /** The socket's 'close' event has fired. */
+  #ended = false;
+  #error: unknown = undefined;
+  /** Writes queue in the socket: several may be in flight (see write()). */
+  readonly pipelinesWrites = true;
+  /** The writes' bookkeeping, made by the first write (many sockets never write). */
+  #writes: SocketWrites | null = null;
+
+  /**
+   * @param socket A connected socket; one made with `reader`'s `onread`
+   *   must have been paused before it connected.
+   * @param reader The socket's `onread` reader, if it has one.
+   * @param accepted Whether a listener accepted it: then the peer's address,
+   *   which the server needs for every client, is read at once.
+   */
+  constructor(socket: net.Socket, reader: UserBufferReader | null = null, accepted = false) {
+    this.#socket = socket;
+    this.#reader = reader;
+    // Each address is a system call, read when first asked for (a client's
+    // by its owner, if ever) and kept: Node forgets them once the socket is
+    // destroyed, so close() and the peer's end read them first.
+    if (accepted) void this.remoteAddr;
+    // Small frames must not wait for Nagle's algorithm: writes are already
+    // coalesced per tick, so each write is worth sending at once.
+    socket.setNoDelay(true);
+    // Listen for errors from the start: an 'error' without a listener throws.
+    socket.on("error", (error) => this.#error ??= error);
+    // 'close' comes once: on(), not once(), which wraps the listener.
+    socket.on("close", () => {
+      this.#ended = true;
+      this.#end();
+    });
+  }
+
+  get remoteAddr(): NetAddress {
+    const socket = this.#socket;
+    return this.#remoteAddr ??= {
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    };
+  }
+
+  get localAddr(): NetAddress {
+    const socket = this.#socket;
+    return this.#localAddr ??= { hostname: socket.localAddress ?? "", port: socket.localPort ?? 0 };
+  }
+
+  /** Reads both addresses while the socket still has them. */
+  #keepAddresses(): void {
+    void this.remoteAddr;
+    void this.localAddr;
+  }
+
+  start(sink: ByteSink): void {
+    if (this.#sink !== null) throw new Error("the connection was already started");
+    this.#sink = sink;
+    const reader = this.#reader;
+    if (reader !== null) {
+      reader.sink = sink;
+      // The socket was paused before it connected: no read has happened.
+      if (!this.#paused && !this.#ended) this.#socket.resume();
+    } else {
+      // Attaching 'data' switches the socket to flowing mode (unless it was
+      // paused); bytes that came before were buffered by the stream, so none
+      // are lost.
+      this.#socket.on("data", (chunk: Uint8Array) => {
+        // A plain view on the same memory: handlers see a Uint8Array on every
+        // runtime, not a Buffer here and a Uint8Array there.
+        sink.onData(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), true);
+      });
+    }
+    // Closed before anyone listened: report it now, as a read loop would.
+    if (this.#ended) queueMicrotask(() => this.#end());
+  }
+
+  #end(): void {
+    const sink = this.#sink;
+    if (sink === null) return;
+    this.#sink = null;
+    // The socket is closed: nothing reads into the reader's buffer any more.
+    this.#reader?.release();
+    sink.onEnd(this.#closing ? undefined : this.#error);
+  }
+
+  write(bytes: Uint8Array, listener: WriteListener): void {
+    (this.#writes ??= new SocketWrites(this.#socket)).write(bytes, listener);
+  }
 
   pause(): void {
     this.#paused = true;
@@ -275,6 +306,7 @@ class NodeConn implements TransportConn {
   close(): void {
     if (this.#closing) return;
     this.#closing = true;
+    if (!this.#ended) this.#keepAddresses();
     // destroy(), not end(): the caller has already waited for its writes,
     // and "closes both directions now" is what the Deno transport does.
     this.#socket.destroy();

@@ -294,6 +294,24 @@ test("node transport: pause holds data back, resume delivers it, close ends once
   }
 });
 
+test("node transport: addresses are read when asked for, and still there after close()", async () => {
+  const pair = await rawPair();
+  const listenerPort = pair.client.remoteAddr.port;
+  // Nobody asked for the client's own address before it closed.
+  pair.client.close();
+  pair.server.close();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  try {
+    assert.equal(pair.client.localAddr.hostname, "127.0.0.1");
+    assert.ok(pair.client.localAddr.port > 0);
+    assert.equal(pair.server.remoteAddr.port, pair.client.localAddr.port);
+    assert.equal(pair.client.remoteAddr.port, listenerPort);
+    assert.equal(pair.server.localAddr.port, listenerPort);
+  } finally {
+    pair.close();
+  }
+});
+
 /** A connected pair of raw transport connections (the client's, the server's). */
 async function rawPair(
   over: Transport = transport,
