@@ -557,6 +557,13 @@ export class HiSockClient {
       this.#dispatchCommand(reading.command, reading.content, owned);
       return;
     }
+    // An announcement no handler listens to is not parsed (see the README):
+    // on a big server they are most of what a client receives.
+    const presence = dialect.peekPresence?.(bytes, start, end);
+    if (
+      presence !== undefined &&
+      !this.#dispatcher.events.has(presence === "join" ? "client_connect" : "client_disconnect")
+    ) return;
     const message = dialect.parseClientBound(bytes, start, end);
     switch (message.kind) {
       case "command":

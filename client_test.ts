@@ -15,6 +15,7 @@ import {
   HandlerError,
   type HiSockError,
   MalformedHeader,
+  ProtocolError,
   ServerNotRunning,
   startServer,
   TypeCastError,
@@ -542,6 +543,32 @@ describe("against a hand-written server", () => {
       await rejectsWithin(lookup, ConnectionClosed, "the lookup");
       await rejectsWithin(rawMessage, ConnectionClosed, "recvRaw");
       await withTimeout(client.closed, WAIT_MS, "closed");
+    }),
+  );
+
+  test(
+    "announcements are parsed for their handlers only: a bad one is an error there, unread elsewhere",
+    scoped(async (scope) => {
+      const raw = scope.add(await RawServer.listen());
+      const listening = scope.add(await connect([HOST, raw.port], { name: "listening" }));
+      const deaf = scope.add(await connect([HOST, raw.port], { name: "deaf" }));
+      const joins = record<[ClientInfo]>(listening, "client_connect");
+      const listeningErrors = record<[HiSockError]>(listening, "error");
+      const deafErrors = record<[HiSockError]>(deaf, "error");
+      const deafNotes = record<[string]>(deaf, "note", "str");
+      const listeningPeer = await raw.peers.next("the listening client's connection");
+      const deafPeer = await raw.peers.next("the deaf client's connection");
+      const good = asciiFrame('$CLTCONN${"name": "bob", "group": null, "ip": ["1.2.3.4", 5]}');
+      const bad = asciiFrame("$CLTCONN${not json");
+      await listeningPeer.write(concat(good, bad));
+      const [bob] = await joins.next("the good announcement");
+      assert.equal(bob.name, "bob");
+      const [error] = await listeningErrors.next("the bad announcement");
+      assert.ok(error instanceof ProtocolError, `got ${error}`);
+      // Nobody listens on the other client: both pass unread, and it goes on.
+      await deafPeer.write(concat(good, bad, asciiFrame("$CMD$note$MSG$still here")));
+      assert.deepEqual(await deafNotes.next("the note after them"), ["still here"]);
+      assert.equal(deafErrors.size, 0);
     }),
   );
 

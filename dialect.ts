@@ -131,6 +131,12 @@ export interface Dialect {
    */
   readCommand?(bytes: Uint8Array, start: number, end: number, into: CommandReading): boolean;
   /**
+   * Optional: whether the payload `bytes[start, end)` is a presence
+   * announcement (`"join"`, `"leave"`), told by its first word alone,
+   * without parsing it: a client with no handler for it skips it unread.
+   */
+  peekPresence?(bytes: Uint8Array, start: number, end: number): "join" | "leave" | undefined;
+  /**
    * Where a lookup's answer comes as an untagged raw message (v1, v2): reads
    * raw content as that answer: client info, `null` for "no such client",
    * or `undefined` when it is not an answer at all.

@@ -52,6 +52,34 @@ export function startsWith(bytes: Uint8Array, prefix: Uint8Array, offset = 0): b
 }
 
 /**
+ * Which presence announcement the payload `bytes[start, end)` is, told by
+ * its first word (`$CLTCONN$`, `$CLTDISCONN$`, the same in every dialect),
+ * or `undefined`. Nothing after the word is read.
+ *
+ * @example
+ * ```ts
+ * import { peekPresence } from "./dialect_common.ts";
+ * const payload = new TextEncoder().encode('$CLTCONN${"name": "a"}');
+ * console.log(peekPresence(payload, 0, payload.length)); // "join"
+ * ```
+ *
+ * @param bytes Where the payload lies.
+ * @param start Index of its first byte.
+ * @param end Index after its last byte.
+ * @returns `"join"`, `"leave"` or `undefined`.
+ */
+export function peekPresence(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+): "join" | "leave" | undefined {
+  if (bytes[start] !== DOLLAR) return undefined;
+  if (end - start >= WORDS.join.length && startsWith(bytes, WORDS.join, start)) return "join";
+  if (end - start >= WORDS.leave.length && startsWith(bytes, WORDS.leave, start)) return "leave";
+  return undefined;
+}
+
+/**
  * The payload `bytes[start, end)` as a view of its own (or `bytes` itself
  * when that is all of it).
  *

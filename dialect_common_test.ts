@@ -1,6 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { commandFrameHead, commandHeadBytes, CommandHeads } from "./dialect_common.ts";
+import {
+  commandFrameHead,
+  commandHeadBytes,
+  CommandHeads,
+  peekPresence,
+} from "./dialect_common.ts";
 import { v2 } from "./dialect_v2.ts";
 import { MessageTooLarge, ProtocolError } from "./errors.ts";
 import { FrameWriter, Framing } from "./framing.ts";
@@ -94,4 +99,15 @@ test("commandFrameHead: made on the second request in a row; frames written with
   const writer = new FrameWriter(framing);
   writer.begin();
   assert.throws(() => writer.framed(head!, bytes("abc")), Error);
+});
+
+test("peekPresence tells joins and leaves by their word, within the range only", () => {
+  const buffer = bytes('$CLTCONN${"name": "a"}$CLTDISCONN${}$CMD$x$CLTCONN');
+  assert.equal(peekPresence(buffer, 0, 22), "join");
+  assert.equal(peekPresence(buffer, 22, 36), "leave");
+  assert.equal(peekPresence(buffer, 36, 42), undefined, "a command");
+  // A range that ends inside the word is not that word, whatever follows it.
+  assert.equal(peekPresence(buffer, 0, 5), undefined);
+  assert.equal(peekPresence(bytes("$CLTCONN"), 0, 8), undefined);
+  assert.equal(peekPresence(bytes("hello"), 0, 5), undefined);
 });

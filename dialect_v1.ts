@@ -27,6 +27,7 @@ import {
   parseHelloJson,
   parseLegacyClientInfoReply,
   payloadOf,
+  peekPresence,
   protocolText,
   sharedWriters,
   startsWith,
@@ -56,6 +57,7 @@ const OPEN_BRACE = 0x7b;
 export const v1: Dialect = {
   name: "v1",
   announceJoinToSelf: false,
+  peekPresence,
   keepaliveByDefault: false,
   // hisock 1.2's change_name(None) / change_group(None) forget the header.
   unframedToServer: { words: [WORDS.rename, WORDS.regroup], jsonObjects: false },

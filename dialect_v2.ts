@@ -27,6 +27,7 @@ import {
   parseLegacyClientInfoReply,
   parseServerWord,
   payloadOf,
+  peekPresence,
   sharedWriters,
   startsWith,
   WORDS,
@@ -59,6 +60,7 @@ const EMPTY = new Uint8Array(0);
 export const v2: Dialect = {
   name: "v2",
   announceJoinToSelf: true,
+  peekPresence,
   keepaliveByDefault: true,
 
   parseHello(payload: Uint8Array): Hello {

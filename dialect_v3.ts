@@ -39,6 +39,7 @@ import {
   parseLegacyClientInfoReply,
   parseServerWord,
   payloadOf,
+  peekPresence,
   sharedWriters,
   startsWith,
   WORDS,
@@ -78,6 +79,7 @@ const NO_CONTENT = new V3Content(null);
 export const v3: Dialect = {
   name: "v3",
   announceJoinToSelf: true,
+  peekPresence,
   keepaliveByDefault: false,
   unframedToClient: {
     words: [WORDS.keepalive, WORDS.disconnect],
