@@ -254,9 +254,7 @@ export class HiSockServer {
   #readPaused = false;
   /** Where broadcasts are encoded, once for all their recipients. */
   readonly #shared: SharedFrames;
-  /** Whether presence announcements wait a moment to leave together (see PRESENCE_DELAY_MS). */
-  readonly #holdPresence: boolean;
-  /** Connections holding presence announcements not yet flushed. */
+  /** Connections holding presence announcements not yet flushed (see PRESENCE_DELAY_MS). */
   #presenceWaiting = new Set<Connection>();
   #presenceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
   #closing: Promise<void> | null = null;
@@ -266,7 +264,6 @@ export class HiSockServer {
   /** Use {@linkcode startServer}. @internal */
   constructor(listener: TransportListener, options: ServerOptions) {
     this.#listener = listener;
-    this.#holdPresence = listener.coalescesReads !== true;
     this.#dialect = resolveDialect(options.dialect);
     this.#framing = new Framing(options);
     this.#shared = new SharedFrames(this.#framing);
@@ -1335,7 +1332,7 @@ export class HiSockServer {
     for (const peer of peers) {
       if (peer.conn.closed) continue;
       try {
-        if (presence && this.#holdPresence) {
+        if (presence) {
           // Announcements of joins and leaves that follow each other closely
           // leave together (see PRESENCE_DELAY_MS); anything else sent to
           // the connection meanwhile flushes them first, in order.
@@ -1349,7 +1346,7 @@ export class HiSockServer {
         writable = false;
       }
     }
-    if (presence && this.#holdPresence && this.#presenceTimer === undefined) {
+    if (presence && this.#presenceTimer === undefined) {
       this.#presenceTimer = setTimeout(() => this.#flushPresence(), PRESENCE_DELAY_MS);
     }
     return writable;
@@ -1365,18 +1362,15 @@ export class HiSockServer {
 }
 
 /**
- * Where the transport does not gather reads that arrive together
- * ({@linkcode TransportListener.coalescesReads}: Node), presence
- * announcements (`$CLTCONN$`, `$CLTDISCONN$`) wait this long for others to
- * leave with them. Every join is announced to every client, so N joins cost
- * N² frames: sent one join at a time, each is a write per client; gathered,
- * one write carries several (W5p on Node: 22 s without, 6.9 s with 2 ms).
- * Anything else sent to a client meanwhile takes the waiting announcements
- * with it, in order. On Deno, where reads that complete together are
- * handled before the flushes they cause, waiting only slowed W5p (3.5 s
- * against 4.1–5.4 s).
+ * Presence announcements (`$CLTCONN$`, `$CLTDISCONN$`) wait this long for
+ * others to leave with them. Every join is announced to every client, so N
+ * joins cost N² frames: sent one join at a time, each is a write per client;
+ * gathered, one write carries many. W5p (2,000 joins), Node: 22 s without,
+ * 6.2-6.5 s with 2 ms, 2.7 s with 5 ms, 2.5 s with 10 ms; Deno: 2.9-3.3 s
+ * without, 0.8-1.7 s with 10 ms. Anything else sent to a client meanwhile
+ * takes the waiting announcements with it, in order.
  */
-const PRESENCE_DELAY_MS = 2;
+const PRESENCE_DELAY_MS = 10;
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof value === "object" && value !== null &&

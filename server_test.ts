@@ -5,6 +5,8 @@
 
 import { describe, test } from "node:test";
 import { nodeTransport } from "./transport_node.ts";
+import { defaultTransport } from "./runtime.ts";
+import type { Transport } from "./transport.ts";
 import assert from "node:assert/strict";
 import {
   type ClientInfo,
@@ -274,37 +276,49 @@ describe("startServer", () => {
 });
 
 describe("clients, groups and events", () => {
-  test(
-    "held presence announcements (Node transport) arrive, in order with what follows them",
-    scoped(async (scope) => {
-      // The Node listener does not gather reads, so the server holds
-      // announcements a moment; a message sent meanwhile must not overtake them.
-      const { server, errors } = await serve(scope, { transport: nodeTransport });
-      server.on("join", (info: ClientInfo) => {
-        if (info.name !== "first") server.sendClient("first", "after", info.name ?? "");
-      });
-      const first = scope.add(await connect(server.getAddr(), { name: "first" }));
-      const order = new Inbox<string>();
-      first.on("client_connect", (info: ClientInfo) => order.push(`join ${info.name}`));
-      first.on("after", "str", (name: string) => order.push(`after ${name}`));
-      assert.equal(await order.next("first's own join"), "join first");
-      for (const name of ["b", "c", "d"]) {
-        scope.add(await connect(server.getAddr(), { name }));
-      }
-      const seen = [];
-      for (let i = 0; i < 6; i++) seen.push(await order.next(`event ${i}`));
-      assert.deepEqual(seen, ["join b", "after b", "join c", "after c", "join d", "after d"]);
-      // With nothing sent after it, a held announcement still leaves.
-      const quiet = new Inbox<string>();
-      const watcher = scope.add(await connect(server.getAddr(), { name: "watcher" }));
-      watcher.on("client_connect", (info: ClientInfo) => quiet.push(info.name ?? ""));
-      assert.equal(await quiet.next("the watcher's own join"), "watcher");
-      server.off("join");
-      scope.add(await connect(server.getAddr(), { name: "late" }));
-      assert.equal(await quiet.next("the late join"), "late");
-      assert.equal(errors.size, 0, `no errors: ${errors.all.map(([e]) => e.message)}`);
-    }),
-  );
+  for (
+    const [label, transport] of new Map([["node:net", nodeTransport], [
+      "default",
+      defaultTransport,
+    ]])
+  ) {
+    if (label === "default" && transport === nodeTransport) continue;
+    test(
+      `held presence announcements arrive, in order with what follows them (${label} transport)`,
+      scoped(async (scope) => {
+        await heldPresenceInOrder(scope, transport);
+      }),
+    );
+  }
+
+  async function heldPresenceInOrder(scope: Scope, transport: Transport): Promise<void> {
+    // The server holds announcements a moment (PRESENCE_DELAY_MS); a
+    // message sent meanwhile must not overtake them.
+    const { server, errors } = await serve(scope, { transport });
+    server.on("join", (info: ClientInfo) => {
+      if (info.name !== "first") server.sendClient("first", "after", info.name ?? "");
+    });
+    const first = scope.add(await connect(server.getAddr(), { name: "first" }));
+    const order = new Inbox<string>();
+    first.on("client_connect", (info: ClientInfo) => order.push(`join ${info.name}`));
+    first.on("after", "str", (name: string) => order.push(`after ${name}`));
+    assert.equal(await order.next("first's own join"), "join first");
+    for (const name of ["b", "c", "d"]) {
+      scope.add(await connect(server.getAddr(), { name }));
+    }
+    const seen = [];
+    for (let i = 0; i < 6; i++) seen.push(await order.next(`event ${i}`));
+    assert.deepEqual(seen, ["join b", "after b", "join c", "after c", "join d", "after d"]);
+    // With nothing sent after it, a held announcement still leaves.
+    const quiet = new Inbox<string>();
+    const watcher = scope.add(await connect(server.getAddr(), { name: "watcher" }));
+    watcher.on("client_connect", (info: ClientInfo) => quiet.push(info.name ?? ""));
+    assert.equal(await quiet.next("the watcher's own join"), "watcher");
+    server.off("join");
+    scope.add(await connect(server.getAddr(), { name: "late" }));
+    assert.equal(await quiet.next("the late join"), "late");
+    assert.equal(errors.size, 0, `no errors: ${errors.all.map(([e]) => e.message)}`);
+  }
 
   test(
     "join, leave, message, * and presence announcements with their arguments",
@@ -934,6 +948,8 @@ describe("sends and lookups", () => {
       const client = await join(scope, server, { name: "sink" });
       const blobs = record<[Uint8Array]>(client, "blob");
       const payload = pattern(2 * 1024 * 1024, 3);
+      // Its own join announcement waits a moment (PRESENCE_DELAY_MS), counted.
+      await withTimeout(server.drain("sink"), WAIT_MS, "the announcement to leave");
       assert.equal(server.bufferedAmount("sink"), 0);
       server.sendClient("sink", "blob", payload);
       assert.ok(server.bufferedAmount("sink") >= payload.length, "queued bytes are counted");
@@ -1242,8 +1258,11 @@ describe("protocol violations", () => {
       assert.equal(firstWho, null);
 
       const bystander = await join(scope, server, { name: "bystander" });
-      const impostor = await join(scope, server, { name: "impostor" });
       const seen = record<[ClientInfo]>(bystander, "client_connect");
+      const impostor = await join(scope, server, { name: "impostor" });
+      // The real announcements (held a moment) come first.
+      assert.equal((await seen.next("bystander's own join"))[0].name, "bystander");
+      assert.equal((await seen.next("the impostor's join"))[0].name, "impostor");
       impostor.rawSend("$CLTCONN$" + '{"ip": ["1.2.3.4", 5], "name": "fake", "group": null}');
       await withTimeout(impostor.closed, WAIT_MS, "the impostor to be dropped");
       const [second, secondWho] = await errors.next("the server-only word");

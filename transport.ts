@@ -83,14 +83,6 @@ export interface TransportListener {
   /** The address actually bound (the real port when 0 was asked for). */
   readonly addr: NetAddress;
   /**
-   * Whether data that arrives on many connections at once is all delivered
-   * before the microtasks it causes run (Deno's event loop resumes every
-   * completed read first), so that frames written in answer leave together
-   * without waiting. Node runs each socket's microtasks right after its
-   * data: there the server holds presence announcements a moment instead.
-   */
-  readonly coalescesReads?: boolean;
-  /**
    * Starts accepting: each new connection is passed to `onConn`; `onError`
    * hears failures of the accept loop that do not stop it.
    */

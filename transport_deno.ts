@@ -130,7 +130,6 @@ class DenoConn implements TransportConn {
 
 class DenoListener implements TransportListener {
   readonly addr: NetAddress;
-  readonly coalescesReads = true;
   readonly #listener: Deno.Listener;
   #closed = false;
   /** The accept loop; it ends once the pending accept has been cancelled. */

@@ -60,7 +60,6 @@ function observedTransport(onAccept: () => void): Transport {
         get addr() {
           return listener.addr;
         },
-        coalescesReads: listener.coalescesReads,
         start: (onConn, onError) =>
           listener.start((conn) => {
             onAccept();
