@@ -69,8 +69,6 @@ class DenoConn implements TransportConn {
       // A read interrupted by our own close() is a clean end.
       if (!this.#closed) failure = error;
     }
-    // No read is pending any more: another connection may read into it.
-    reads.release();
     this.close();
     sink.onEnd(failure);
   }

@@ -78,12 +78,6 @@ class UserBufferReader {
     return direct ?? this.#reads.buffer;
   };
 
-  /** The connection ended: its read buffer goes back to the pool. */
-  release(): void {
-    this.sink = null;
-    this.#reads.release();
-  }
-
   /**
    * The `onread.callback`: `count` bytes were read into `into`. Returns true:
    * reading goes on (pause() stops it).
@@ -281,8 +275,7 @@ class NodeConn implements TransportConn {
     const sink = this.#sink;
     if (sink === null) return;
     this.#sink = null;
-    // The socket is closed: nothing reads into the reader's buffer any more.
-    this.#reader?.release();
+    if (this.#reader !== null) this.#reader.sink = null;
     sink.onEnd(this.#closing ? undefined : this.#error);
   }
 
