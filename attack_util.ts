@@ -110,6 +110,9 @@ export async function startHealthy(
       failure ??= `send failed: ${error}`;
     }
   }, everyMs);
+  // Stopped at the test's end whatever happened: a test that fails before
+  // stop() must not leave it running (Node would never exit).
+  scope.add({ close: () => clearInterval(timer) });
   return {
     client,
     get sent() {
