@@ -25,7 +25,7 @@ import {
   QueueFull,
   SlowConsumer,
 } from "./errors.ts";
-import { type FrameWriter, Framing, type FramingOptions } from "./framing.ts";
+import { type FrameWriter, framingFor, type FramingOptions } from "./framing.ts";
 import type { CloseOptions, SlowClientPolicy } from "./server.ts";
 import { defaultTransport } from "./runtime.ts";
 import type { ClientTlsOptions, Transport, TransportConn } from "./transport.ts";
@@ -165,7 +165,7 @@ export class HiSockClient {
       },
     );
     this.#closed = new Promise((resolve) => this.#resolveClosed = resolve);
-    const framing = new Framing(options);
+    const framing = framingFor(options);
     this.#conn = new Connection(
       transport,
       framing,
@@ -773,7 +773,7 @@ export async function connect(addr: Address, options: ClientOptions = {}): Promi
     }
   }
   // Validate the options before connecting.
-  resolveQueueLimits(options, new Framing(options));
+  resolveQueueLimits(options, framingFor(options));
   resolveDialect(options.dialect);
   checkDispatchOptions(options.dispatch ?? "immediate", options.maxPendingEvents);
   checkPolicy(options.slowClientPolicy);

@@ -607,6 +607,35 @@ export interface BufferSource {
  */
 const SMALL_COPY = 64;
 
+const DEFAULT_FRAMING = new Framing();
+
+/**
+ * The framing for a peer's options: one shared instance when they leave
+ * every framing option at its default (most peers), a new one otherwise.
+ * Sharing it saves an object per client, and lets caches keyed by framing
+ * (see `commandFrameHead`) serve every client of a process.
+ *
+ * @example
+ * ```ts
+ * import { framingFor } from "./framing.ts";
+ * console.log(framingFor({}) === framingFor({ name: "alice" } as never)); // true
+ * console.log(framingFor({ headerLen: 8 }).headerLen); // 8
+ * ```
+ *
+ * @param options The peer's options (other keys are ignored).
+ * @returns The framing.
+ * @throws {RangeError} When an option is out of range.
+ */
+export function framingFor(options: FramingOptions): Framing {
+  if (
+    options.headerLen === undefined && options.header === undefined &&
+    options.maxMessageSize === undefined
+  ) {
+    return DEFAULT_FRAMING;
+  }
+  return new Framing(options);
+}
+
 /**
  * A growable output buffer that frames are encoded straight into: the header
  * is reserved, the payload parts appended, then the header filled in. Many

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { bytesOf as bytes, concat, latin1, prng, viewing } from "./test_util.ts";
-import { encodeFrame, FrameDecoder, FrameWriter, Framing } from "./framing.ts";
+import { encodeFrame, FrameDecoder, FrameWriter, Framing, framingFor } from "./framing.ts";
 import { MalformedHeader, MessageTooLarge } from "./errors.ts";
 
 const decoder = new TextDecoder();
@@ -358,4 +358,18 @@ describe("FrameWriter", () => {
     writer.frame(bytes("b"));
     assert.deepEqual(replacement.subarray(0, 17), encodeFrame(bytes("b"), framing));
   });
+});
+
+test("framingFor shares one framing among peers with the default options, and checks the others", () => {
+  const shared = framingFor({});
+  assert.equal(framingFor({ name: "alice", group: "red" } as never), shared);
+  assert.deepEqual(
+    [shared.header, shared.headerLen, shared.maxPayload],
+    [new Framing().header, new Framing().headerLen, new Framing().maxPayload],
+  );
+  const custom = framingFor({ headerLen: 8 });
+  assert.notEqual(custom, shared);
+  assert.equal(custom.headerLen, 8);
+  assert.notEqual(framingFor({ maxMessageSize: 1024 }), shared);
+  assert.throws(() => framingFor({ headerLen: 0 }), RangeError);
 });

@@ -34,7 +34,7 @@ import {
   QueueFull,
   SlowConsumer,
 } from "./errors.ts";
-import { type FrameWriter, Framing, type FramingOptions } from "./framing.ts";
+import { type FrameWriter, type Framing, framingFor, type FramingOptions } from "./framing.ts";
 import { defaultTransport } from "./runtime.ts";
 import { ClientRegistry } from "./registry.ts";
 import type { ServerTlsOptions, Transport, TransportConn, TransportListener } from "./transport.ts";
@@ -265,7 +265,7 @@ export class HiSockServer {
   constructor(listener: TransportListener, options: ServerOptions) {
     this.#listener = listener;
     this.#dialect = resolveDialect(options.dialect);
-    this.#framing = new Framing(options);
+    this.#framing = framingFor(options);
     this.#shared = new SharedFrames(this.#framing);
     this.#dispatcher = new Dispatcher(
       options.dispatch ?? "immediate",
@@ -1439,7 +1439,7 @@ export async function startServer(
   const { hostname, port } = parseAddress(addr);
   // Validate the options before taking the port.
   const dialect = resolveDialect(options.dialect);
-  resolveQueueLimits(options, new Framing(options));
+  resolveQueueLimits(options, framingFor(options));
   checkPolicy(options.slowClientPolicy);
   resolveKeepalive(options.keepalive, dialect.keepaliveByDefault);
   checkDispatchOptions(options.dispatch ?? "immediate", options.maxPendingEvents);
