@@ -604,29 +604,23 @@ export class HiSockClient {
   #dispatchCommand(command: string, content: unknown, owned: boolean): void {
     const dispatcher = this.#dispatcher;
     const dialect = this.#dialect;
-    // Indexed loops here and below: a for-of iterator is an allocation per
-    // message until the optimizing compiler removes it.
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
-      for (let i = 0; i < handlers.length; i++) {
-        dispatcher.deliver(
-          command,
-          handlers[i],
-          undefined,
-          0,
-          undefined,
-          undefined,
-          content,
-          owned,
-          dialect,
-        );
-      }
+      dispatcher.deliver(
+        command,
+        handlers,
+        undefined,
+        0,
+        undefined,
+        undefined,
+        content,
+        owned,
+        dialect,
+      );
       return;
     }
     const any = dispatcher.events.get("*");
-    for (let i = 0; i < any.length; i++) {
-      dispatcher.deliver("*", any[i], undefined, 1, command, undefined, content, owned, dialect);
-    }
+    dispatcher.deliver("*", any, undefined, 1, command, undefined, content, owned, dialect);
   }
 
   #onRaw(content: unknown, owned: boolean): void {
@@ -645,19 +639,17 @@ export class HiSockClient {
     }
     const handlers = this.#dispatcher.events.get("*");
     if (handlers.length > 0) {
-      for (let i = 0; i < handlers.length; i++) {
-        this.#dispatcher.deliver(
-          "*",
-          handlers[i],
-          undefined,
-          1,
-          null,
-          undefined,
-          content,
-          owned,
-          this.#dialect,
-        );
-      }
+      this.#dispatcher.deliver(
+        "*",
+        handlers,
+        undefined,
+        1,
+        null,
+        undefined,
+        content,
+        owned,
+        this.#dialect,
+      );
       return;
     }
     this.#rawInbox.push(this.#dialect.cast(content, "bytes", owned));
@@ -680,18 +672,7 @@ export class HiSockClient {
   }
 
   #emit(event: string, args: EventArgs): void {
-    const handlers = this.#dispatcher.events.get(event);
-    for (let i = 0; i < handlers.length; i++) {
-      this.#dispatcher.invoke(
-        event,
-        handlers[i],
-        undefined,
-        args.length,
-        args[0],
-        args[1],
-        args[2],
-      );
-    }
+    this.#dispatcher.emit(event, undefined, args);
   }
 
   #onClose(error: unknown): void {

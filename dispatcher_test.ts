@@ -154,12 +154,12 @@ test("deliver: leading arguments, then the cast content; none for a handler with
     fn: (...args: unknown[]) => seen.push(args),
     arity,
   });
-  dispatcher.deliver("c", record(1), "ctx", 0, "a", "b", "x", true, caster);
-  dispatcher.deliver("c", record(0), "ctx", 0, "a", "b", "x", true, caster);
-  dispatcher.deliver("c", record(2), "ctx", 1, "a", "b", "x", true, caster);
-  dispatcher.deliver("c", record(3), "ctx", 2, "a", "b", "x", true, caster);
-  dispatcher.deliver("c", record(2), "ctx", 2, "a", "b", "x", true, caster);
-  dispatcher.deliver("c", record(0, "str"), "ctx", 1, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", [record(1)], "ctx", 0, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", [record(0)], "ctx", 0, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", [record(2)], "ctx", 1, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", [record(3)], "ctx", 2, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", [record(2)], "ctx", 2, "a", "b", "x", true, caster);
+  dispatcher.deliver("c", [record(0, "str")], "ctx", 1, "a", "b", "x", true, caster);
   assert.deepEqual(seen, [
     ["bytes:x"],
     [],
@@ -168,7 +168,7 @@ test("deliver: leading arguments, then the cast content; none for a handler with
     ["a", "b"],
     ["a", "str:x"],
   ]);
-  dispatcher.deliver("c", record(1), "ctx", 0, "a", "b", "bad", true, caster);
+  dispatcher.deliver("c", [record(1)], "ctx", 0, "a", "b", "bad", true, caster);
   assert.equal(seen.length, 6, "a failed cast does not run the handler");
   assert.equal(errors.length, 1);
   assert.equal(errors[0][1], "ctx");

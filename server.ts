@@ -195,7 +195,7 @@ interface Peer {
   readonly conn: Connection;
   /** `null` until the hello has been read. */
   info: ClientInfo | null;
-  /** When the hello must have been decided by (`Date.now()` ms); 0 once it has. */
+  /** When the hello must have been decided by (`Date.now()` ms), while it is awaited. */
   helloDeadline: number;
   /** Frames that arrived while `authenticate` was pending, else `null`. */
   backlog: Uint8Array[] | null;
@@ -887,7 +887,6 @@ export class HiSockServer {
 
   /** The peer's hello no longer runs against the clock. */
   #helloDecided(peer: Peer): void {
-    peer.helloDeadline = 0;
     this.#awaitingHello.delete(peer);
   }
 
@@ -1092,41 +1091,21 @@ export class HiSockServer {
     const dispatcher = this.#dispatcher;
     const dialect = this.#dialect;
     const info = peer.info;
-    // Indexed loops: a for-of iterator is an allocation per message until
-    // the optimizing compiler removes it.
     const handlers = dispatcher.commands.get(command);
     if (handlers.length > 0) {
-      for (let i = 0; i < handlers.length; i++) {
-        dispatcher.deliver(command, handlers[i], info, 1, info, undefined, content, owned, dialect);
-      }
+      dispatcher.deliver(command, handlers, info, 1, info, undefined, content, owned, dialect);
     } else {
       const any = dispatcher.events.get("*");
-      for (let i = 0; i < any.length; i++) {
-        dispatcher.deliver("*", any[i], info, 2, info, command, content, owned, dialect);
-      }
+      dispatcher.deliver("*", any, info, 2, info, command, content, owned, dialect);
     }
     const watchers = dispatcher.events.get("message");
-    for (let i = 0; i < watchers.length; i++) {
-      dispatcher.deliver("message", watchers[i], info, 2, info, command, content, owned, dialect);
-    }
+    dispatcher.deliver("message", watchers, info, 2, info, command, content, owned, dialect);
   }
 
   #dispatchRaw(peer: JoinedPeer, content: unknown, owned: boolean): void {
     const info = peer.info;
-    const handlers = this.#dispatcher.events.get("*");
-    for (let i = 0; i < handlers.length; i++) {
-      this.#dispatcher.deliver(
-        "*",
-        handlers[i],
-        info,
-        2,
-        info,
-        null,
-        content,
-        owned,
-        this.#dialect,
-      );
-    }
+    const any = this.#dispatcher.events.get("*");
+    this.#dispatcher.deliver("*", any, info, 2, info, null, content, owned, this.#dialect);
   }
 
   #change(peer: JoinedPeer, key: "name" | "group", value: string | null | undefined): void {
@@ -1254,10 +1233,7 @@ export class HiSockServer {
   }
 
   #emit(event: string, args: EventArgs, info: ClientInfo | null): void {
-    const handlers = this.#dispatcher.events.get(event);
-    for (let i = 0; i < handlers.length; i++) {
-      this.#dispatcher.invoke(event, handlers[i], info, args.length, args[0], args[1], args[2]);
-    }
+    this.#dispatcher.emit(event, info, args);
   }
 
   #reportError(error: HiSockError, client: ClientInfo | null): void {
