@@ -222,7 +222,6 @@ export class Connection implements ByteSink, WriteListener {
   readonly #decoder: FrameDecoder;
   readonly #events: ConnectionEvents;
   #flushScheduled = false;
-  #writing = false;
   /** Batches sealed and waiting for the write in flight, in order. */
   #sealed: Uint8Array[] = [];
   /** Bytes in `#sealed` and in the shared run below. */
@@ -243,6 +242,11 @@ export class Connection implements ByteSink, WriteListener {
   /** The oldest write in flight, and those started after it (pipelined). */
   #inFlightBytes: Uint8Array | null = null;
   #pipelined: Uint8Array[] | null = null;
+
+  /** Whether a write is in flight. */
+  get #writing(): boolean {
+    return this.#inFlightBytes !== null;
+  }
   /** Who waits for the queue to shrink to at most `below` bytes. */
   #drainWaiters: Array<{ below: number; resolve: () => void }> | null = null;
   #closeWaiters: Array<() => void> | null = null;
@@ -545,10 +549,7 @@ export class Connection implements ByteSink, WriteListener {
       this.#sealedBytes -= bytes.length;
       this.#inFlight += bytes.length;
       if (this.#writing) (this.#pipelined ??= []).push(bytes);
-      else {
-        this.#writing = true;
-        this.#inFlightBytes = bytes;
-      }
+      else this.#inFlightBytes = bytes;
       this.transport.write(bytes, this);
     } while (many && this.#sealed.length > 0 && this.#inFlight < PIPELINED_BYTES);
   }
@@ -560,7 +561,6 @@ export class Connection implements ByteSink, WriteListener {
     // Writes end in the order they were started.
     const next = this.#pipelined?.shift();
     this.#inFlightBytes = next ?? null;
-    this.#writing = next !== undefined;
     this.#inFlight -= bytes.length;
     this.bytesWritten += bytes.length;
     if (this.#closed) return;
@@ -576,7 +576,6 @@ export class Connection implements ByteSink, WriteListener {
   onWriteFailed(error: unknown): void {
     this.#inFlightBytes = null;
     this.#pipelined = null;
-    this.#writing = false;
     this.#inFlight = 0;
     this.abort(error);
   }

@@ -37,14 +37,20 @@ export const WORDS = {
 export const DOLLAR = 0x24;
 
 /**
- * Whether `bytes` starts with `prefix` at `offset`.
+ * Whether `bytes[offset, end)` starts with `prefix`.
  *
  * @param bytes Where to look.
  * @param prefix What to look for.
  * @param offset Where in `bytes` to start.
+ * @param end Where the bytes looked at end (a payload inside a larger buffer).
  */
-export function startsWith(bytes: Uint8Array, prefix: Uint8Array, offset = 0): boolean {
-  if (bytes.length - offset < prefix.length) return false;
+export function startsWith(
+  bytes: Uint8Array,
+  prefix: Uint8Array,
+  offset = 0,
+  end = bytes.length,
+): boolean {
+  if (end - offset < prefix.length) return false;
   for (let i = 0; i < prefix.length; i++) {
     if (bytes[offset + i] !== prefix[i]) return false;
   }
@@ -74,8 +80,8 @@ export function peekPresence(
   end: number,
 ): "join" | "leave" | undefined {
   if (bytes[start] !== DOLLAR) return undefined;
-  if (end - start >= WORDS.join.length && startsWith(bytes, WORDS.join, start)) return "join";
-  if (end - start >= WORDS.leave.length && startsWith(bytes, WORDS.leave, start)) return "leave";
+  if (startsWith(bytes, WORDS.join, start, end)) return "join";
+  if (startsWith(bytes, WORDS.leave, start, end)) return "leave";
   return undefined;
 }
 

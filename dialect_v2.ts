@@ -34,18 +34,16 @@ import {
   writeLegacyContent,
   writeWord,
 } from "./dialect_common.ts";
-import type {
-  ClientBoundMessage,
+import {
+  type ClientBoundMessage,
   CommandReading,
-  Dialect,
-  Hello,
-  ServerBoundMessage,
+  type Dialect,
+  type Hello,
+  type ServerBoundMessage,
 } from "./dialect.ts";
 import { ProtocolError } from "./errors.ts";
 import type { FrameWriter } from "./framing.ts";
 import { pyJsonDumps } from "./pyjson.ts";
-
-const EMPTY = new Uint8Array(0);
 
 /**
  * The v2 codec.
@@ -85,11 +83,7 @@ export const v2: Dialect = {
 
   readCommand(bytes: Uint8Array, start: number, end: number, into: CommandReading): boolean {
     if (!isCommand(bytes, start, end)) return false;
-    commandHeads.read(bytes, start, end);
-    into.command = commandHeads.command;
-    const at = commandHeads.contentAt;
-    // Without `$MSG$` there is no content: an empty range.
-    into.content.set(bytes, at === -1 ? end : start + at, end);
+    readCommandHead(bytes, start, end, into);
     return true;
   },
 
@@ -123,26 +117,36 @@ export const v2: Dialect = {
 
 /** Whether the payload `bytes[start, end)` starts with `$CMD$`. */
 function isCommand(bytes: Uint8Array, start: number, end: number): boolean {
-  return end - start >= WORDS.cmd.length && startsWith(bytes, WORDS.cmd, start);
+  return startsWith(bytes, WORDS.cmd, start, end);
 }
 
 /**
- * `$CMD$name$MSG$content`. Without `$MSG$` the whole rest is the command and
- * there is no content, as Python reads it.
+ * `$CMD$name$MSG$content`, read into `into`. Without `$MSG$` the whole rest
+ * is the command and there is no content (an empty range), as Python reads it.
  */
+function readCommandHead(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  into: CommandReading,
+): void {
+  commandHeads.read(bytes, start, end);
+  into.command = commandHeads.command;
+  const at = commandHeads.contentAt;
+  into.content.set(bytes, at === -1 ? end : start + at, end);
+}
+
+/** A command as a message of its own (a view for its content). */
 function parseCommand(
   bytes: Uint8Array,
   start: number,
   end: number,
 ): { kind: "command"; command: string; content: Uint8Array } {
-  commandHeads.read(bytes, start, end);
-  const at = commandHeads.contentAt;
-  return {
-    kind: "command",
-    command: commandHeads.command,
-    content: at === -1 ? EMPTY : bytes.subarray(start + at, end),
-  };
+  readCommandHead(bytes, start, end, parsed);
+  return { kind: "command", command: parsed.command, content: contentBytes(parsed.content) };
 }
+/** Where parseCommand reads (one parse runs at a time). */
+const parsed = new CommandReading();
 
 /** Words only a server sends: a client that sends one is refused. */
 const SERVER_ONLY = [WORDS.hello, WORDS.join, WORDS.leave, WORDS.keepalive, WORDS.disconnect];

@@ -216,7 +216,7 @@ class NodeConn implements TransportConn {
     this.#reader = reader;
     // Each address is a system call, read when first asked for (a client's
     // by its owner, if ever) and kept: Node forgets them once the socket is
-    // destroyed, so close() and the peer's end read them first.
+    // destroyed, so close() reads them first.
     if (accepted) void this.remoteAddr;
     // Small frames must not wait for Nagle's algorithm: writes are already
     // coalesced per tick, so each write is worth sending at once.
