@@ -244,14 +244,32 @@ export class Dispatcher {
     b?: unknown,
     c?: unknown,
   ): void {
-    if (this.mode === "manual") {
-      this.#queue.push(() => this.#call(name, handler, context, argc, a, b, c));
-      if (!this.#pressed && this.#queue.length > this.#maxPending) {
-        this.#pressed = true;
-        this.#onPressure?.(true);
-      }
-    } else this.#call(name, handler, context, argc, a, b, c);
+    if (this.mode === "manual") this.#enqueue(name, handler, context, argc, a, b, c);
+    else this.#call(name, handler, context, argc, a, b, c);
     if (this.#waiters.length > 0) this.#wake();
+  }
+
+  /**
+   * Queues a handler's run for {@linkcode Dispatcher.run}. Its own method, as
+   * is {@linkcode Dispatcher.#watch}: a function that makes a closure over its
+   * parameters allocates a context for them on every call, branch taken or
+   * not, until the optimizing compiler proves it unneeded, and invoke runs
+   * once per message from the first.
+   */
+  #enqueue(
+    name: string,
+    handler: HandlerEntry,
+    context: unknown,
+    argc: number,
+    a: unknown,
+    b: unknown,
+    c: unknown,
+  ): void {
+    this.#queue.push(() => this.#call(name, handler, context, argc, a, b, c));
+    if (!this.#pressed && this.#queue.length > this.#maxPending) {
+      this.#pressed = true;
+      this.#onPressure?.(true);
+    }
   }
 
   /**
@@ -330,15 +348,18 @@ export class Dispatcher {
     try {
       const fn = handler.fn;
       const result = argc === 2 ? fn(a, b) : argc === 3 ? fn(a, b, c) : argc === 1 ? fn(a) : fn();
-      if (result instanceof Promise) {
-        result.then(undefined, (cause) => this.#onError(new HandlerError(name, cause), context));
-      }
+      if (result instanceof Promise) this.#watch(result, name, context);
     } catch (cause) {
       this.#onError(
         cause instanceof HiSockError && name === "error" ? cause : new HandlerError(name, cause),
         context,
       );
     }
+  }
+
+  /** Reports an async handler's rejection (see {@linkcode Dispatcher.#enqueue} for why apart). */
+  #watch(result: Promise<unknown>, name: string, context: unknown): void {
+    result.then(undefined, (cause) => this.#onError(new HandlerError(name, cause), context));
   }
 
   #wake(): void {
