@@ -9,7 +9,13 @@ import { type Address, parseAddress } from "./address.ts";
 import type { ClientInfo } from "./client_info.ts";
 import { Connection, type QueueLimits, resolveQueueLimits } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
-import { CommandReading, type Dialect, type DialectName } from "./dialect.ts";
+import {
+  CommandReading,
+  commandWriter,
+  type Dialect,
+  type DialectName,
+  rawWriter,
+} from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import {
   checkDispatchOptions,
@@ -338,7 +344,7 @@ export class HiSockClient {
       conn.flushSoon();
       return conn.writable;
     }
-    return this.#sendNearCap((out) => this.#dialect.writeCommand(out, command, content), true);
+    return this.#sendNearCap(commandWriter(this.#dialect, command, content), true);
   }
 
   /**
@@ -362,7 +368,7 @@ export class HiSockClient {
       conn.flushSoon();
       return conn.writable;
     }
-    return this.#sendNearCap((out) => this.#dialect.writeRaw(out, content), true);
+    return this.#sendNearCap(rawWriter(this.#dialect, content), true);
   }
 
   /**

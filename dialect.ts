@@ -179,3 +179,54 @@ export interface Dialect {
   /** The server's answer to a `tls_probe` (v1: `$NOTLS$`); absent where there is none. */
   writeTlsRefusal?(writer: FrameWriter): void;
 }
+
+/**
+ * Encodes one command, for the sends that take their frames as a callback
+ * (a send near the queue cap, a broadcast). Made here rather than as an
+ * arrow inside the send methods: a function that closes over its parameters
+ * allocates a context for them on every call, whichever branch runs, until
+ * the optimizing compiler removes it, and the sends run once per message.
+ *
+ * @example
+ * ```ts
+ * import { commandWriter } from "./dialect.ts";
+ * import { resolveDialect } from "./dialects.ts";
+ * import { FrameWriter, framingFor } from "./framing.ts";
+ * const out = new FrameWriter(framingFor({}));
+ * commandWriter(resolveDialect("v2"), "greet", "hi")(out);
+ * console.log(out.length > 0); // true
+ * ```
+ *
+ * @param dialect The dialect to encode in.
+ * @param command The command.
+ * @param content Its content.
+ * @returns A function writing the command's frame into the writer it is given.
+ */
+export function commandWriter(
+  dialect: Dialect,
+  command: string,
+  content: Sendable,
+): (out: FrameWriter) => void {
+  return (out) => dialect.writeCommand(out, command, content);
+}
+
+/**
+ * Encodes one message without a command; see {@linkcode commandWriter}.
+ *
+ * @example
+ * ```ts
+ * import { rawWriter } from "./dialect.ts";
+ * import { resolveDialect } from "./dialects.ts";
+ * import { FrameWriter, framingFor } from "./framing.ts";
+ * const out = new FrameWriter(framingFor({}));
+ * rawWriter(resolveDialect("v2"), new Uint8Array([1, 2]))(out);
+ * console.log(out.length > 0); // true
+ * ```
+ *
+ * @param dialect The dialect to encode in.
+ * @param content The content.
+ * @returns A function writing the message's frame into the writer it is given.
+ */
+export function rawWriter(dialect: Dialect, content: Sendable): (out: FrameWriter) => void {
+  return (out) => dialect.writeRaw(out, content);
+}

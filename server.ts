@@ -14,7 +14,14 @@ import {
 } from "./client_info.ts";
 import { Connection, type QueueLimits, resolveQueueLimits, SharedFrames } from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
-import { CommandReading, type Dialect, type DialectName, type Hello } from "./dialect.ts";
+import {
+  CommandReading,
+  commandWriter,
+  type Dialect,
+  type DialectName,
+  type Hello,
+  rawWriter,
+} from "./dialect.ts";
 import { resolveDialect } from "./dialects.ts";
 import {
   checkDispatchOptions,
@@ -613,7 +620,7 @@ export class HiSockServer {
       conn.flushSoon();
       return conn.writable;
     }
-    return this.#sendNearCap(conn, (out) => this.#dialect.writeCommand(out, command, content));
+    return this.#sendNearCap(conn, commandWriter(this.#dialect, command, content));
   }
 
   /**
@@ -640,7 +647,7 @@ export class HiSockServer {
       conn.flushSoon();
       return conn.writable;
     }
-    return this.#sendNearCap(conn, (out) => this.#dialect.writeRaw(out, content));
+    return this.#sendNearCap(conn, rawWriter(this.#dialect, content));
   }
 
   /**
@@ -664,7 +671,7 @@ export class HiSockServer {
     this.#checkOpen();
     return this.#broadcast(
       this.#groupMembers(group),
-      (writer) => this.#dialect.writeCommand(writer, command, content),
+      commandWriter(this.#dialect, command, content),
     );
   }
 
@@ -686,7 +693,7 @@ export class HiSockServer {
     this.#checkOpen();
     return this.#broadcast(
       this.#groupMembers(group),
-      (writer) => this.#dialect.writeRaw(writer, content),
+      rawWriter(this.#dialect, content),
     );
   }
 
@@ -709,7 +716,7 @@ export class HiSockServer {
     this.#checkOpen();
     return this.#broadcast(
       this.#registry.entries(),
-      (writer) => this.#dialect.writeCommand(writer, command, content),
+      commandWriter(this.#dialect, command, content),
     );
   }
 
@@ -729,7 +736,7 @@ export class HiSockServer {
     this.#checkOpen();
     return this.#broadcast(
       this.#registry.entries(),
-      (writer) => this.#dialect.writeRaw(writer, content),
+      rawWriter(this.#dialect, content),
     );
   }
 

@@ -151,6 +151,15 @@ class SocketWrites {
       this.#tellEnded();
       return;
     }
+    this.#fail(error);
+  };
+
+  /**
+   * A write failed. Apart from #afterWrite, which runs once per write: its
+   * closure over `error` would make every call allocate a context until the
+   * optimizing compiler removed it.
+   */
+  #fail(error: Error): void {
     if (this.#failed) return;
     this.#failed = true;
     // Every write not yet told of failed with it: the socket is done.
@@ -163,7 +172,7 @@ class SocketWrites {
     // Never from inside write(), as the seam promises.
     if (this.#inWrite) queueMicrotask(tell);
     else tell();
-  };
+  }
 
   readonly #onDrain = (): void => {
     this.#drainedUpTo = this.#started;
