@@ -210,19 +210,8 @@ export class CommandHeads {
    * @throws {ProtocolError} When the name is not valid UTF-8.
    */
   read(bytes: Uint8Array, start = 0, end: number = bytes.length): void {
-    const heads = this.#heads;
+    if (this.match(bytes, start, end)) return;
     const from = WORDS.cmd.length;
-    search: for (let k = 0; k < heads.length; k++) {
-      const head = heads[k];
-      const size = head.length;
-      if (size > end - start) continue;
-      for (let i = from; i < size; i++) {
-        if (head[i] !== bytes[start + i]) continue search;
-      }
-      this.command = this.#names[k];
-      this.contentAt = size;
-      return;
-    }
     const payload = payloadOf(bytes, start, end);
     const msgAt = indexOf(payload, WORDS.msg, from);
     const nameEnd = msgAt === -1 ? payload.length : msgAt;
@@ -230,8 +219,35 @@ export class CommandHeads {
     this.command = command;
     this.contentAt = msgAt === -1 ? -1 : msgAt + WORDS.msg.length;
     if (msgAt !== -1 && nameEnd - from <= HEAD_CACHE_MAX_NAME) {
-      rememberFirst(heads, this.#names, payload.slice(0, this.contentAt), command);
+      rememberFirst(this.#heads, this.#names, payload.slice(0, this.contentAt), command);
     }
+  }
+
+  /**
+   * Reads a payload's head as {@linkcode CommandHeads.read} does, but only
+   * when it is one remembered; the payload need not be a command. A match
+   * is compared whole, `$CMD$` included, so it also tells that the payload
+   * is a command: the common case costs one comparison loop, not two.
+   *
+   * @param bytes Where the payload lies.
+   * @param start Index of its first byte.
+   * @param end Index after its last byte.
+   * @returns Whether a remembered head matched (and was read).
+   */
+  match(bytes: Uint8Array, start = 0, end: number = bytes.length): boolean {
+    const heads = this.#heads;
+    search: for (let k = 0; k < heads.length; k++) {
+      const head = heads[k];
+      const size = head.length;
+      if (size > end - start) continue;
+      for (let i = 0; i < size; i++) {
+        if (head[i] !== bytes[start + i]) continue search;
+      }
+      this.command = this.#names[k];
+      this.contentAt = size;
+      return true;
+    }
+    return false;
   }
 }
 

@@ -47,6 +47,26 @@ test("CommandHeads: a cached head is not matched by a payload that only starts l
   assert.equal(heads.command, "ab$MS");
 });
 
+test("CommandHeads.match answers only for a remembered head, compared whole", () => {
+  const heads = new CommandHeads();
+  assert.equal(heads.match(bytes("$CMD$greet$MSG$hi")), false, "nothing remembered yet");
+  heads.read(bytes("$CMD$greet$MSG$hi"));
+  heads.command = "";
+  heads.contentAt = 0;
+  // In a larger buffer, within [start, end).
+  const framed = bytes("xx$CMD$greet$MSG$yo!yy");
+  assert.equal(heads.match(framed, 2, 20), true);
+  assert.equal(heads.command, "greet");
+  assert.equal(heads.contentAt, 15);
+  // Differing in $CMD$ itself, in the name, or cut short: no match, nothing read.
+  heads.command = "";
+  for (const payload of ["$XMD$greet$MSG$hi", "$CMD$great$MSG$hi", "$CMD$greet$MS", "greet$MSG$"]) {
+    assert.equal(heads.match(bytes(payload)), false, payload);
+  }
+  assert.equal(heads.match(framed, 2, 15), false, "the range ends inside the head");
+  assert.equal(heads.command, "", "a miss reads nothing");
+});
+
 test("CommandHeads: a name that is not UTF-8 is a ProtocolError", () => {
   const heads = new CommandHeads();
   const payload = new Uint8Array([...bytes("$CMD$"), 0xff, 0xfe, ...bytes("$MSG$x")]);

@@ -82,8 +82,12 @@ export const v2: Dialect = {
   },
 
   readCommand(bytes: Uint8Array, start: number, end: number, into: CommandReading): boolean {
-    if (!isCommand(bytes, start, end)) return false;
-    readCommandHead(bytes, start, end, into);
+    // A remembered head is a command's: one comparison answers both.
+    if (!commandHeads.match(bytes, start, end)) {
+      if (!isCommand(bytes, start, end)) return false;
+      commandHeads.read(bytes, start, end);
+    }
+    readInto(bytes, start, end, into);
     return true;
   },
 
@@ -121,16 +125,12 @@ function isCommand(bytes: Uint8Array, start: number, end: number): boolean {
 }
 
 /**
- * `$CMD$name$MSG$content`, read into `into`. Without `$MSG$` the whole rest
- * is the command and there is no content (an empty range), as Python reads it.
+ * Copies what {@linkcode commandHeads} read last into `into`: for
+ * `$CMD$name$MSG$content`, the name and the content's range. Without `$MSG$`
+ * the whole rest is the command and there is no content (an empty range), as
+ * Python reads it.
  */
-function readCommandHead(
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-  into: CommandReading,
-): void {
-  commandHeads.read(bytes, start, end);
+function readInto(bytes: Uint8Array, start: number, end: number, into: CommandReading): void {
   into.command = commandHeads.command;
   const at = commandHeads.contentAt;
   into.content.set(bytes, at === -1 ? end : start + at, end);
@@ -142,7 +142,8 @@ function parseCommand(
   start: number,
   end: number,
 ): { kind: "command"; command: string; content: Uint8Array } {
-  readCommandHead(bytes, start, end, parsed);
+  commandHeads.read(bytes, start, end);
+  readInto(bytes, start, end, parsed);
   return { kind: "command", command: parsed.command, content: contentBytes(parsed.content) };
 }
 /** Where parseCommand reads (one parse runs at a time). */
