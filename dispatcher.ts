@@ -61,7 +61,8 @@ export interface HandlerEntry {
  * ```
  */
 export class HandlerMap {
-  readonly #handlers = new Map<string, HandlerEntry[]>();
+  /** Made by the first add(): many clients register nothing, and each is an object less. */
+  #handlers: Map<string, HandlerEntry[]> | null = null;
   /**
    * The name looked up last and its list: a stream of one command, or the
    * `message` event after every command, then costs a comparison (the same
@@ -79,9 +80,10 @@ export class HandlerMap {
    */
   add(name: string, type: CastType | undefined, fn: HandlerEntry["fn"]): void {
     if (typeof fn !== "function") throw new TypeError(`the handler for ${name} is not a function`);
-    const list = this.#handlers.get(name);
+    const handlers = this.#handlers ??= new Map();
+    const list = handlers.get(name);
     const entry = { type, fn, arity: fn.length };
-    this.#handlers.set(name, list ? [...list, entry] : [entry]);
+    handlers.set(name, list ? [...list, entry] : [entry]);
     this.#lastName = undefined;
   }
 
@@ -92,11 +94,12 @@ export class HandlerMap {
    * @param fn The handler; all of them when omitted.
    */
   remove(name: string, fn?: HandlerEntry["fn"]): void {
-    const list = this.#handlers.get(name);
-    if (!list) return;
+    const handlers = this.#handlers;
+    const list = handlers?.get(name);
+    if (!handlers || !list) return;
     const kept = fn ? list.filter((entry) => entry.fn !== fn) : [];
-    if (kept.length) this.#handlers.set(name, kept);
-    else this.#handlers.delete(name);
+    if (kept.length) handlers.set(name, kept);
+    else handlers.delete(name);
     this.#lastName = undefined;
   }
 
@@ -107,7 +110,7 @@ export class HandlerMap {
    */
   get(name: string): readonly HandlerEntry[] {
     if (name === this.#lastName) return this.#lastList;
-    const list = this.#handlers.get(name) ?? EMPTY;
+    const list = this.#handlers?.get(name) ?? EMPTY;
     this.#lastName = name;
     this.#lastList = list;
     return list;
@@ -119,7 +122,7 @@ export class HandlerMap {
    * @param name The event or command.
    */
   has(name: string): boolean {
-    return this.#handlers.has(name);
+    return this.#handlers?.has(name) ?? false;
   }
 }
 

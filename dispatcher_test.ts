@@ -109,6 +109,12 @@ test("handler maps copy on write, remove one or all, and check content types", (
   const map = new HandlerMap();
   const one = () => {};
   const two = () => {};
+  // Nothing registered yet (the map is made by the first add).
+  assert.equal(map.has("e"), false);
+  assert.equal(map.get("e").length, 0);
+  map.remove("e", one);
+  map.remove("e");
+  assert.equal(map.get("e").length, 0);
   map.add("e", undefined, one);
   const before = map.get("e");
   map.add("e", undefined, two);
