@@ -37,6 +37,7 @@ export {
 export {
   type AuthenticationRequest,
   type CloseOptions,
+  DEFAULT_BACKLOG,
   HiSockServer,
   type KeepaliveOptions,
   type ServerEventHandlers,

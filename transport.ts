@@ -113,6 +113,11 @@ export interface ClientTlsOptions {
 export interface ListenOptions extends NetAddress {
   /** Serve TLS with this certificate when set. */
   tls?: ServerTlsOptions;
+  /**
+   * How many connections the OS may hold before they are accepted (the
+   * `listen(2)` backlog, capped by the OS); the runtime's default when unset.
+   */
+  backlog?: number;
 }
 
 /** What a transport needs to connect. */

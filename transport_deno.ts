@@ -193,10 +193,10 @@ function netAddress(addr: Deno.Addr): NetAddress {
  */
 export const denoTransport: Transport = {
   async listen(options: ListenOptions): Promise<TransportListener> {
-    const { hostname, port, tls } = options;
+    const { hostname, port, tls, backlog: tcpBacklog } = options;
     const listener = tls
-      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key })
-      : Deno.listen({ hostname, port });
+      ? Deno.listenTls({ hostname, port, cert: tls.cert, key: tls.key, tcpBacklog })
+      : Deno.listen({ hostname, port, tcpBacklog });
     return await Promise.resolve(new DenoListener(listener));
   },
 

@@ -425,12 +425,12 @@ function clientTls(options: ConnectOptions, settings: ClientTlsOptions): tls.Con
  */
 export const nodeTransport: Transport = {
   async listen(options: ListenOptions): Promise<TransportListener> {
-    const { hostname, port, tls: settings } = options;
+    const { hostname, port, tls: settings, backlog } = options;
     const server = settings
       ? tls.createServer({ cert: settings.cert, key: settings.key })
       : net.createServer();
     const listening = settle(server, "listening");
-    server.listen({ host: hostname, port });
+    server.listen({ host: hostname, port, backlog });
     await listening;
     return new NodeListener(server, settings !== undefined);
   },
