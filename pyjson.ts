@@ -30,10 +30,16 @@ import { UnsupportedContent } from "./errors.ts";
  *   symbols, cycles).
  */
 export function pyJsonDumps(value: unknown): string {
-  return dump(value, new Set());
+  return dump(value, null);
 }
 
-function dump(value: unknown, seen: Set<object>): string {
+/**
+ * `ancestors`: the objects being dumped around `value`, for cycles; made by
+ * the first object met, since most content is one flat object or a scalar.
+ * Built by concatenation, without a Set, entry pairs or parts to join: this
+ * runs for every hello, announcement and JSON send.
+ */
+function dump(value: unknown, ancestors: object[] | null): string {
   switch (typeof value) {
     case "string":
       return quoteString(value);
@@ -53,20 +59,34 @@ function dump(value: unknown, seen: Set<object>): string {
       if (value instanceof Uint8Array) {
         throw new UnsupportedContent("bytes cannot be nested inside JSON content");
       }
-      if (seen.has(value)) throw new UnsupportedContent("cyclic content cannot be sent");
-      seen.add(value);
+      if (ancestors !== null && ancestors.includes(value)) {
+        throw new UnsupportedContent("cyclic content cannot be sent");
+      }
+      const stack = ancestors ?? [];
+      stack.push(value);
       let text: string;
       if (Array.isArray(value)) {
-        text = "[" + value.map((item) => dump(item, seen)).join(", ") + "]";
-      } else {
-        const parts: string[] = [];
-        for (const [key, item] of Object.entries(value)) {
-          if (item === undefined) continue;
-          parts.push(quoteString(key) + ": " + dump(item, seen));
+        text = "[";
+        for (let i = 0; i < value.length; i++) {
+          if (i > 0) text += ", ";
+          text += dump(value[i], stack);
         }
-        text = "{" + parts.join(", ") + "}";
+        text += "]";
+      } else {
+        const record = value as Record<string, unknown>;
+        const keys = Object.keys(record);
+        text = "{";
+        let first = true;
+        for (let i = 0; i < keys.length; i++) {
+          const item = record[keys[i]];
+          if (item === undefined) continue;
+          if (!first) text += ", ";
+          first = false;
+          text += quoteString(keys[i]) + ": " + dump(item, stack);
+        }
+        text += "}";
       }
-      seen.delete(value);
+      stack.pop();
       return text;
     }
     default:

@@ -27,4 +27,15 @@ test("pyJsonDumps refuses what JSON cannot hold", () => {
   // A repeated, non-cyclic object is fine.
   const shared = { x: 1 };
   assert.equal(pyJsonDumps([shared, shared]), '[{"x": 1}, {"x": 1}]');
+  assert.equal(
+    pyJsonDumps({ a: [shared], b: { c: shared } }),
+    '{"a": [{"x": 1}], "b": {"c": {"x": 1}}}',
+  );
+  // A cycle deeper down, through an array.
+  const deep: unknown[] = [];
+  deep.push({ list: deep });
+  assert.throws(() => pyJsonDumps({ top: deep }), UnsupportedContent);
+  // A hole in an array is null, as JSON.stringify writes it.
+  // deno-lint-ignore no-sparse-arrays
+  assert.equal(pyJsonDumps([1, , 3]), "[1, null, 3]");
 });
