@@ -1384,13 +1384,14 @@ export const PRESENCE_DELAY_MAX_MS = 100;
 /**
  * How long presence announcements wait when they are to be flushed to
  * `connections` connections: {@linkcode PRESENCE_DELAY_MS}, or longer on a
- * big server. A flush is a write per connection, 5-20 µs each, so during a
- * storm of joins on a fixed 10 ms a server of 2,000 clients did almost
- * nothing but flush: it fell behind accepting, its listen queue overflowed,
- * and the refused connections came back a second later (Node W5p: 2.1-2.3 s,
- * 15 listen overflows in a run). Waiting 25 µs per connection keeps flushing
- * to a fraction of the server's time: 10 ms up to 400 connections, 50 ms at
- * 2,000, at most {@linkcode PRESENCE_DELAY_MAX_MS}.
+ * big server. A flush is a write per connection (15-30 µs each on Node
+ * here: 25-39 ms for 1,300-2,000 connections), so during a storm of joins on
+ * a fixed 10 ms a server of 2,000 clients did little but flush: it fell
+ * behind accepting, its listen queue overflowed, and the dropped connections
+ * came back a second later (Node W5p: 2.1-2.3 s). Waiting 25 µs more per
+ * connection spaces the flushes out as they grow: 10 ms up to 400
+ * connections, 50 ms at 2,000, at most {@linkcode PRESENCE_DELAY_MAX_MS}
+ * (W5p: 1.2-1.3 s, with {@linkcode DEFAULT_BACKLOG}).
  *
  * @example
  * ```ts
