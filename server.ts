@@ -1344,18 +1344,21 @@ export class HiSockServer {
     }
     if (presence && this.#presenceTimer === undefined) {
       const delay = presenceDelay(this.#presenceWaiting.size);
-      this.#presenceTimer = setTimeout(() => this.#flushPresence(), delay);
+      this.#presenceTimer = setTimeout(this.#flushPresence, delay);
     }
     return writable;
   }
 
-  /** Flushes the connections holding presence announcements. */
-  #flushPresence(): void {
+  /**
+   * Flushes the connections holding presence announcements. Bound once: an
+   * arrow made in #broadcast would make every broadcast allocate a context.
+   */
+  readonly #flushPresence = (): void => {
     this.#presenceTimer = undefined;
     const waiting = this.#presenceWaiting;
     this.#presenceWaiting = new Set();
     for (const conn of waiting) conn.flushSoon();
-  }
+  };
 }
 
 /**
