@@ -506,6 +506,57 @@ test("node:net transport: writes in flight together end in order, each once, onl
   }
 });
 
+test("node:net transport: a write started as another is told of ends in order, once taken", async () => {
+  // A connection's onWritten starts its next write at once, from inside the
+  // transport telling it; the writes told of by that nested call must not
+  // make the outer one tell of the new write before the socket took it.
+  const pair = await rawPair();
+  try {
+    const parts = Array.from({ length: 4 }, (_, i) => pattern(4 * 1024 * 1024, i + 1));
+    // More than the socket buffers take at once, so that Node still holds
+    // most of it for a while after write() returns.
+    const extra = pattern(32 * 1024 * 1024, 9);
+    const expected = [...parts, extra].map((part) => part.slice());
+    const sink = copyingSink(expected.reduce((sum, part) => sum + part.length, 0));
+    pair.client.pause();
+    pair.client.start(sink);
+    const ended: string[] = [];
+    let extraEnded: Promise<void> | undefined;
+    const ends = parts.map((part, i) =>
+      new Promise<void>((resolve, reject) => {
+        pair.server.write(part, {
+          onWritten: () => {
+            ended.push(`${i}`);
+            part.fill(0xee); // the caller owns it again
+            if (i === 0) {
+              extraEnded = writeAll(pair.server, extra).then(() => {
+                ended.push("extra");
+                extra.fill(0xee);
+              });
+            }
+            resolve();
+          },
+          onWriteFailed: reject,
+        });
+      })
+    );
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.deepEqual(ended, [], "nothing ended while the peer read nothing");
+    pair.client.resume();
+    await within(Promise.all(ends), "the writes", 20_000);
+    await within(extraEnded!, "the write started from a listener", 20_000);
+    assert.deepEqual(ended, ["0", "1", "2", "3", "extra"]);
+    await within(sink.done, "the bytes", 20_000);
+    let at = 0;
+    for (const [i, part] of expected.entries()) {
+      assertSameBytes(sink.received.subarray(at, at + part.length), part, `part ${i}`);
+      at += part.length;
+    }
+  } finally {
+    pair.close();
+  }
+});
+
 async function writeEndsWhenTaken(over: Transport): Promise<void> {
   const pair = await rawPair(over);
   try {
