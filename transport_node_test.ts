@@ -354,6 +354,16 @@ function writeAll(conn: TransportConn, bytes: Uint8Array): Promise<void> {
   });
 }
 
+/** That `received` is `parts`, one after another. */
+function assertParts(received: Uint8Array, parts: Uint8Array[]): void {
+  let at = 0;
+  for (const [i, part] of parts.entries()) {
+    assertSameBytes(received.subarray(at, at + part.length), part, `part ${i}`);
+    at += part.length;
+  }
+  assert.equal(at, received.length, "nothing more");
+}
+
 /** `length` bytes of a pattern that a shifted or repeated chunk would not match. */
 function pattern(length: number, seed = 0): Uint8Array {
   const bytes = new Uint8Array(length);
@@ -496,11 +506,7 @@ test("node:net transport: writes in flight together end in order, each once, onl
     assert.deepEqual(ended, [0, 1, 2, 3, 4, 5, 6, 7], "in the order they were started");
     await within(sink.done, "the bytes", 20_000);
     const expected = Array.from({ length: 8 }, (_, i) => pattern(4 * 1024 * 1024, i + 1));
-    let at = 0;
-    for (const [i, part] of expected.entries()) {
-      assertSameBytes(sink.received.subarray(at, at + part.length), part, `part ${i}`);
-      at += part.length;
-    }
+    assertParts(sink.received, expected);
   } finally {
     pair.close();
   }
@@ -547,11 +553,7 @@ test("node:net transport: a write started as another is told of ends in order, o
     await within(extraEnded!, "the write started from a listener", 20_000);
     assert.deepEqual(ended, ["0", "1", "2", "3", "extra"]);
     await within(sink.done, "the bytes", 20_000);
-    let at = 0;
-    for (const [i, part] of expected.entries()) {
-      assertSameBytes(sink.received.subarray(at, at + part.length), part, `part ${i}`);
-      at += part.length;
-    }
+    assertParts(sink.received, expected);
   } finally {
     pair.close();
   }
