@@ -210,7 +210,20 @@ export class CommandHeads {
    * @throws {ProtocolError} When the name is not valid UTF-8.
    */
   read(bytes: Uint8Array, start = 0, end: number = bytes.length): void {
-    if (this.match(bytes, start, end)) return;
+    if (!this.match(bytes, start, end)) this.learn(bytes, start, end);
+  }
+
+  /**
+   * Reads a payload's head the long way, as {@linkcode CommandHeads.read}
+   * does for one not remembered, and remembers it: for a caller that has
+   * just seen {@linkcode CommandHeads.match} miss.
+   *
+   * @param bytes Where the payload lies; it starts with `$CMD$`.
+   * @param start Index of its first byte.
+   * @param end Index after its last byte.
+   * @throws {ProtocolError} When the name is not valid UTF-8.
+   */
+  learn(bytes: Uint8Array, start = 0, end: number = bytes.length): void {
     const from = WORDS.cmd.length;
     const payload = payloadOf(bytes, start, end);
     const msgAt = indexOf(payload, WORDS.msg, from);

@@ -65,6 +65,13 @@ test("CommandHeads.match answers only for a remembered head, compared whole", ()
   }
   assert.equal(heads.match(framed, 2, 15), false, "the range ends inside the head");
   assert.equal(heads.command, "", "a miss reads nothing");
+  // After a miss, learn reads the head the long way and remembers it.
+  const other = bytes("$CMD$other$MSG$x");
+  heads.learn(other);
+  assert.deepEqual([heads.command, heads.contentAt], ["other", 15]);
+  heads.command = "";
+  assert.equal(heads.match(other), true);
+  assert.equal(heads.command, "other");
 });
 
 test("CommandHeads: a name that is not UTF-8 is a ProtocolError", () => {

@@ -85,7 +85,7 @@ export const v2: Dialect = {
     // A remembered head is a command's: one comparison answers both.
     if (!commandHeads.match(bytes, start, end)) {
       if (!isCommand(bytes, start, end)) return false;
-      commandHeads.read(bytes, start, end);
+      commandHeads.learn(bytes, start, end);
     }
     readInto(bytes, start, end, into);
     return true;
