@@ -27,7 +27,7 @@ export interface RegistryEntry {
  * const registry = new ClientRegistry();
  * registry.add({ info: makeClientInfo("127.0.0.1", 5001, "alice", "red") });
  * console.log(registry.byName("alice")?.info.ipstr); // "127.0.0.1:5001"
- * console.log(registry.group("red")?.size); // 1
+ * console.log(registry.group("red")?.length); // 1
  * ```
  */
 export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
@@ -38,6 +38,12 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
    */
   readonly #byName = new Map<string, E | Set<E>>();
   readonly #byGroup = new Map<string, Set<E>>();
+  /**
+   * Arrays of the entries, all and per group, made when first asked for and
+   * dropped on any change to them (see {@linkcode ClientRegistry.list}).
+   */
+  #list: E[] | null = null;
+  readonly #groupLists = new Map<string, E[]>();
 
   /** How many clients are registered. */
   get size(): number {
@@ -47,6 +53,41 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
   /** Every entry, in join order. */
   entries(): IterableIterator<E> {
     return this.#byAddress.values();
+  }
+
+  /**
+   * Every entry, in join order, as an array that is never changed: a change
+   * to the registry makes a new one when next asked for. A broadcast loops
+   * over it; an array loops several times faster than a `Map` or `Set`
+   * iterator before the JIT has compiled the loop (Node W4: a tenth of the
+   * server's send loop went to the `Set` iterator), and a snapshot does not
+   * see entries come and go while it is used.
+   */
+  list(): readonly E[] {
+    return this.#list ??= [...this.#byAddress.values()];
+  }
+
+  /**
+   * The entries in a group, in the order they entered it, as an array that
+   * is never changed (see {@linkcode ClientRegistry.list}), or `undefined`
+   * when the group has none.
+   *
+   * @param group The group.
+   */
+  group(group: string): readonly E[] | undefined {
+    let list = this.#groupLists.get(group);
+    if (list === undefined) {
+      const members = this.#byGroup.get(group);
+      if (members === undefined) return undefined;
+      this.#groupLists.set(group, list = [...members]);
+    }
+    return list;
+  }
+
+  /** Drops the arrays a change to `group`'s members makes stale. */
+  #changed(group: string | null): void {
+    this.#list = null;
+    if (group !== null) this.#groupLists.delete(group);
   }
 
   /**
@@ -61,6 +102,7 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     this.#byAddress.set(entry.info.ipstr, entry);
     this.#addName(entry.info.name, entry);
     addTo(this.#byGroup, entry.info.group, entry);
+    this.#changed(entry.info.group);
   }
 
   /**
@@ -74,6 +116,7 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     this.#byAddress.delete(entry.info.ipstr);
     this.#removeName(entry.info.name, entry);
     removeFrom(this.#byGroup, entry.info.group, entry);
+    this.#changed(entry.info.group);
     return true;
   }
 
@@ -94,6 +137,8 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     if (old.group !== info.group) {
       removeFrom(this.#byGroup, old.group, entry);
       addTo(this.#byGroup, info.group, entry);
+      this.#changed(old.group);
+      this.#changed(info.group);
     }
     entry.info = info;
   }
@@ -144,15 +189,6 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
       holders.delete(entry);
       if (holders.size === 1) this.#byName.set(name, holders.values().next().value!);
     }
-  }
-
-  /**
-   * The clients in a group, or `undefined` when it has none.
-   *
-   * @param group The group.
-   */
-  group(group: string): ReadonlySet<E> | undefined {
-    return this.#byGroup.get(group);
   }
 }
 

@@ -59,3 +59,39 @@ test("a shared name finds the client that has held it longest, in every transiti
   assert.equal(registry.nameCount("sam"), 0);
   assert.equal(registry.byName("sam"), undefined);
 });
+
+test("list and group are arrays that a change replaces and never alters", () => {
+  const registry = new ClientRegistry();
+  const alice = entry(1, "alice", "red");
+  const bob = entry(2, "bob", "red");
+  const carol = entry(3, "carol", "blue");
+  registry.add(alice);
+  registry.add(bob);
+  const all = registry.list();
+  const red = registry.group("red")!;
+  assert.deepEqual(all, [alice, bob]);
+  assert.deepEqual(red, [alice, bob]);
+  assert.equal(registry.list(), all, "asked again without a change: the same array");
+  assert.equal(registry.group("red"), red);
+
+  registry.add(carol);
+  assert.deepEqual(all, [alice, bob], "a snapshot in use does not see an add");
+  assert.deepEqual(registry.list(), [alice, bob, carol]);
+  assert.equal(registry.group("red"), red, "another group's change keeps this one's array");
+  assert.deepEqual(registry.group("blue"), [carol]);
+
+  registry.update(bob, makeClientInfo("127.0.0.1", 2, "robert", "red"));
+  assert.equal(registry.group("red"), red, "a rename keeps the group's array");
+  registry.update(bob, makeClientInfo("127.0.0.1", 2, "robert", "blue"));
+  assert.deepEqual(red, [alice, bob], "nor does it see a move");
+  assert.deepEqual(registry.group("red"), [alice]);
+  assert.deepEqual(registry.group("blue"), [carol, bob]);
+
+  const blue = registry.group("blue")!;
+  registry.remove(carol);
+  assert.deepEqual(blue, [carol, bob], "nor a remove");
+  assert.deepEqual(registry.group("blue"), [bob]);
+  assert.deepEqual(registry.list(), [alice, bob]);
+  registry.remove(alice);
+  assert.equal(registry.group("red"), undefined);
+});

@@ -508,8 +508,7 @@ export class HiSockServer {
    * @throws {GroupNotFound} When no connected client is in it.
    */
   getGroup(group: string): ClientInfo[] {
-    const members = this.#groupMembers(group);
-    return Array.from(members, (peer) => peer.info);
+    return this.#groupMembers(group).map((peer) => peer.info);
   }
 
   /**
@@ -723,7 +722,7 @@ export class HiSockServer {
   sendAllClients(command: string, content: Sendable = null): boolean {
     this.#checkOpen();
     return this.#broadcast(
-      this.#registry.entries(),
+      this.#registry.list(),
       commandWriter(this.#dialect, command, content),
     );
   }
@@ -743,7 +742,7 @@ export class HiSockServer {
   sendAllClientsRaw(content: Sendable): boolean {
     this.#checkOpen();
     return this.#broadcast(
-      this.#registry.entries(),
+      this.#registry.list(),
       rawWriter(this.#dialect, content),
     );
   }
@@ -1066,11 +1065,12 @@ export class HiSockServer {
     }
     this.#registry.add(joined);
     if (this.#announce) {
-      const everyone = this.#registry.entries();
-      const others = this.#dialect.announceJoinToSelf
-        ? everyone
-        : filterIterator(everyone, (other) => other !== joined);
-      this.#broadcast(others, (writer) => this.#dialect.writeJoin(writer, info), true);
+      this.#broadcast(
+        this.#registry.list(),
+        (writer) => this.#dialect.writeJoin(writer, info),
+        true,
+        this.#dialect.announceJoinToSelf ? null : joined,
+      );
     }
     this.#emit("join", [info], info);
   }
@@ -1094,7 +1094,7 @@ export class HiSockServer {
     if (this.#announce && this.#closing === null && this.#registry.size > 0) {
       const current = joined.info;
       this.#broadcast(
-        this.#registry.entries(),
+        this.#registry.list(),
         (writer) => this.#dialect.writeLeave(writer, current),
         true,
       );
@@ -1306,7 +1306,7 @@ export class HiSockServer {
     if (this.#closing !== null) throw new ConnectionClosed("the server is closed");
   }
 
-  #groupMembers(group: string): ReadonlySet<JoinedPeer> {
+  #groupMembers(group: string): readonly JoinedPeer[] {
     if (typeof group !== "string") throw new TypeError("a group must be a string");
     const members = this.#registry.group(group);
     if (members === undefined) throw new GroupNotFound(group);
@@ -1316,17 +1316,20 @@ export class HiSockServer {
   /**
    * Writes one frame to many connections: encoded once, then queued on each
    * by reference (see {@linkcode SharedFrames}), leaving with that
-   * connection's next write.
+   * connection's next write. `peers` is one of the registry's arrays, which
+   * never change (see {@linkcode ClientRegistry.list}); `except` is left out.
    */
   #broadcast(
-    peers: Iterable<Peer>,
+    peers: readonly Peer[],
     write: (writer: FrameWriter) => void,
     presence = false,
+    except: Peer | null = null,
   ): boolean {
     const frame = this.#shared.encode(write);
     let writable = true;
-    for (const peer of peers) {
-      if (peer.conn.closed) continue;
+    for (let i = 0; i < peers.length; i++) {
+      const peer = peers[i];
+      if (peer === except || peer.conn.closed) continue;
       try {
         if (presence) {
           // Announcements of joins and leaves that follow each other closely
@@ -1441,10 +1444,6 @@ function resolveKeepalive(
     }
   }
   return { interval, timeout };
-}
-
-function* filterIterator<T>(items: Iterable<T>, keep: (item: T) => boolean): Iterable<T> {
-  for (const item of items) if (keep(item)) yield item;
 }
 
 function nonNegativeInteger(value: number, name: string): number {
