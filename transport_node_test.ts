@@ -453,6 +453,36 @@ test("node transport: a client reads large payloads straight into the sink's tar
   }
 });
 
+test("node transport: clients reading at once keep their own bytes", async () => {
+  // Every client socket of the process reads into one buffer; what a handler
+  // keeps must be a copy, or the next read of any connection overwrites it.
+  await withServer(async (server, clients) => {
+    const count = 6;
+    const messages = 200;
+    const expected = (client: number, k: number) =>
+      pattern(1 + (k * 397 + client * 101) % 5000, client * 7 + k);
+    const kept: Uint8Array[][] = [];
+    const done: Promise<Uint8Array[]>[] = [];
+    for (let i = 0; i < count; i++) {
+      const client = await join(server, clients, `reader-${i}`);
+      const got = collect<Uint8Array>(messages);
+      client.on("part", "bytes", got.add);
+      done.push(got.done);
+    }
+    // Interleaved, so that the client process reads from every socket in turn.
+    for (let k = 0; k < messages; k++) {
+      for (let i = 0; i < count; i++) server.sendClient(`reader-${i}`, "part", expected(i, k));
+      if (k % 50 === 49) await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    kept.push(...await within(Promise.all(done), "every part"));
+    for (let i = 0; i < count; i++) {
+      for (let k = 0; k < messages; k++) {
+        assertSameBytes(kept[i][k], expected(i, k), `client ${i}, part ${k}`);
+      }
+    }
+  });
+});
+
 test("node transport: a client's pause holds data back until resume", async () => {
   const pair = await rawPair();
   try {
