@@ -35,13 +35,11 @@ export function writeHeader(buf: Uint8Array, at: number, len: number): void {
   buf[at + 3] = len & 0xff;
 }
 
-/** Encodes one complete frame; used where the same bytes go to many sockets. */
-export function encodeFrame(payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(HEADER + payload.length);
-  writeHeader(frame, 0, payload.length);
-  frame.set(payload, HEADER);
-  return frame;
-}
+/**
+ * The batches of {@linkcode FanOutWriter}: written to many sockets by
+ * reference, so no one writer may reuse them.
+ */
+const fanOutBatches = new WeakSet<ArrayBufferLike>();
 
 /**
  * Incremental frame parser. `push` may be given any slicing of the byte
@@ -166,12 +164,17 @@ export class FrameWriter {
     return this.#afterPush();
   }
 
-  /** Queues an already framed message (the same bytes may go to many writers). */
-  sendFrame(frame: Uint8Array): boolean {
-    this.#reserve(frame.length);
-    this.#buf.set(frame, this.#len);
-    this.#len += frame.length;
-    return this.#afterPush();
+  /**
+   * Queues complete frames by reference, after what is queued already: they
+   * must not change until written (a {@linkcode FanOutWriter}'s batch).
+   */
+  sendBatch(batch: Uint8Array<ArrayBuffer>): boolean {
+    if (this.#failed !== null) throw this.#failed;
+    this.flush();
+    this.#ready.push(batch);
+    this.#backlog += batch.length;
+    if (!this.#writing) this.#pump();
+    return this.backlog < HIGH_WATER;
   }
 
   /** Resolves once the backlog is below the low water mark. */
@@ -232,7 +235,7 @@ export class FrameWriter {
           off += await this.#conn.write(batch.subarray(off));
         }
         this.#backlog -= batch.length;
-        if (this.#spares.length < MAX_SPARES) {
+        if (this.#spares.length < MAX_SPARES && !fanOutBatches.has(batch.buffer)) {
           this.#spares.push(new Uint8Array(batch.buffer));
         }
         if (this.#waiters.length > 0 && this.backlog < LOW_WATER) {
@@ -259,6 +262,66 @@ export class FrameWriter {
     while (this.#writing || this.#ready.length > 0) {
       await new Promise((r) => setTimeout(r, 1));
     }
+  }
+}
+
+/**
+ * Writes the same messages to many connections (W4's fan-out): each message
+ * is framed once into a shared batch, and each batch is queued on every
+ * writer by reference, so a message costs one copy however many receive it.
+ * Batches leave per microtask, or at once when full, like FrameWriter's.
+ */
+export class FanOutWriter {
+  readonly #writers: FrameWriter[];
+  #buf = new Uint8Array(FLUSH_AT);
+  #len = 0;
+  #scheduled = false;
+  /** Whether a writer's backlog was above the high water mark at the last flush. */
+  #full = false;
+  readonly #flushTask = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor(writers: FrameWriter[]) {
+    this.#writers = writers;
+  }
+
+  /**
+   * Queues one message for every writer. Returns false when a writer's
+   * backlog is above the high water mark; then `await drained()`.
+   */
+  send(payload: Uint8Array): boolean {
+    const need = HEADER + payload.length;
+    if (this.#buf.length - this.#len < need) {
+      this.flush();
+      if (this.#buf.length < need) this.#buf = new Uint8Array(need);
+    }
+    writeHeader(this.#buf, this.#len, payload.length);
+    this.#buf.set(payload, this.#len + HEADER);
+    this.#len += need;
+    if (this.#len >= FLUSH_AT) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return !this.#full;
+  }
+
+  /** Hands the current batch to every writer. */
+  flush(): void {
+    if (this.#len === 0) return;
+    const batch = this.#buf.subarray(0, this.#len);
+    fanOutBatches.add(batch.buffer);
+    this.#buf = new Uint8Array(FLUSH_AT);
+    this.#len = 0;
+    for (const w of this.#writers) if (!w.sendBatch(batch)) this.#full = true;
+  }
+
+  /** Resolves once every writer's backlog is below the low water mark. */
+  async drained(): Promise<void> {
+    await Promise.all(this.#writers.map((w) => w.drained()));
+    this.#full = false;
   }
 }
 

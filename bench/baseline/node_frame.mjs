@@ -45,14 +45,6 @@ export function writeHeader(buf, at, len) {
   buf[at + 3] = len & 0xff;
 }
 
-/** Encodes one complete frame; used where the same bytes go to many sockets. */
-export function encodeFrame(payload) {
-  const frame = new Uint8Array(HEADER + payload.length);
-  writeHeader(frame, 0, payload.length);
-  frame.set(payload, HEADER);
-  return frame;
-}
-
 /**
  * Incremental frame parser; see FrameParser in deno_frame.ts. Payloads are
  * views that are only valid during the `onFrame` call: whole frames point
@@ -157,12 +149,15 @@ export class FrameWriter {
     return this.#afterPush();
   }
 
-  /** Queues an already framed message (the same bytes may go to many writers). */
-  sendFrame(frame) {
-    this.#reserve(frame.length);
-    this.#buf.set(frame, this.#len);
-    this.#len += frame.length;
-    return this.#afterPush();
+  /**
+   * Writes complete frames by reference, after what is queued already: they
+   * must not change until written (a FanOutWriter's batch).
+   */
+  sendBatch(batch) {
+    if (this.#failed !== null) throw this.#failed;
+    this.flush();
+    this.#write(batch, null);
+    return this.backlog < HIGH_WATER;
   }
 
   drained() {
@@ -174,13 +169,18 @@ export class FrameWriter {
     if (this.#len === 0) return;
     const whole = this.#buf;
     const batch = whole.subarray(0, this.#len);
-    this.#backlog += batch.length;
     this.#len = 0;
     this.#buf = EMPTY;
+    this.#write(batch, whole);
+  }
+
+  /** Writes `batch`; `whole`, its buffer, is reused afterwards unless null. */
+  #write(batch, whole) {
+    this.#backlog += batch.length;
     this.#socket.write(batch, (err) => {
       this.#backlog -= batch.length;
       if (err) this.#failed = err;
-      else if (this.#spares.length < MAX_SPARES) this.#spares.push(whole);
+      else if (whole !== null && this.#spares.length < MAX_SPARES) this.#spares.push(whole);
       if (
         this.#waiters.length > 0 && (err || this.backlog < LOW_WATER)
       ) {
@@ -216,6 +216,59 @@ export class FrameWriter {
       queueMicrotask(this.#flushTask);
     }
     return this.backlog < HIGH_WATER;
+  }
+}
+
+/**
+ * Writes the same messages to many connections (W4's fan-out); see
+ * FanOutWriter in deno_frame.ts: each message is framed once into a shared
+ * batch, and each batch is written to every socket by reference.
+ */
+export class FanOutWriter {
+  #writers;
+  #buf = Buffer.allocUnsafe(FLUSH_AT);
+  #len = 0;
+  #scheduled = false;
+  #full = false;
+  #flushTask = () => {
+    this.#scheduled = false;
+    this.flush();
+  };
+
+  constructor(writers) {
+    this.#writers = writers;
+  }
+
+  /** Queues one message for every writer; false means `await drained()`. */
+  send(payload) {
+    const need = HEADER + payload.length;
+    if (this.#buf.length - this.#len < need) {
+      this.flush();
+      if (this.#buf.length < need) this.#buf = Buffer.allocUnsafe(need);
+    }
+    writeHeader(this.#buf, this.#len, payload.length);
+    this.#buf.set(payload, this.#len + HEADER);
+    this.#len += need;
+    if (this.#len >= FLUSH_AT) this.flush();
+    else if (!this.#scheduled) {
+      this.#scheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return !this.#full;
+  }
+
+  /** Writes the current batch to every writer; it is never reused. */
+  flush() {
+    if (this.#len === 0) return;
+    const batch = this.#buf.subarray(0, this.#len);
+    this.#buf = Buffer.allocUnsafe(FLUSH_AT);
+    this.#len = 0;
+    for (const w of this.#writers) if (!w.sendBatch(batch)) this.#full = true;
+  }
+
+  async drained() {
+    await Promise.all(this.#writers.map((w) => w.drained()));
+    this.#full = false;
   }
 }
 
