@@ -42,16 +42,24 @@ export function writeHeader(buf: Uint8Array, at: number, len: number): void {
 const fanOutBatches = new WeakSet<ArrayBufferLike>();
 
 /**
+ * A complete payload: `bytes[start..end)`, valid only during the call. No
+ * view is made per frame: a receiver that only counts frames (W1, W4) would
+ * pay for an object it never uses, and the library reads frames as offsets
+ * too.
+ */
+export type FrameHandler = (bytes: Uint8Array, start: number, end: number) => void;
+
+/**
  * Incremental frame parser. `push` may be given any slicing of the byte
  * stream; `onFrame` is called synchronously for every complete payload.
  *
- * Frames wholly inside one chunk are handed out as zero-copy views into that
- * chunk, so they are only valid during the callback (the read buffer is
+ * Frames wholly inside one chunk are handed out in place, as offsets into
+ * that chunk, so they are only valid during the callback (the read buffer is
  * reused). A frame that spans chunks is copied exactly once, into an assembly
  * buffer that is likewise reused, so the same rule holds for every payload.
  */
 export class FrameParser {
-  readonly #onFrame: (payload: Uint8Array) => void;
+  readonly #onFrame: FrameHandler;
   /** Partial length prefix when a chunk ended inside one. */
   readonly #head = new Uint8Array(HEADER);
   #headLen = 0;
@@ -61,7 +69,7 @@ export class FrameParser {
   /** Reused backing store for spanning frames; grows to the largest seen. */
   #spill = new Uint8Array(0);
 
-  constructor(onFrame: (payload: Uint8Array) => void) {
+  constructor(onFrame: FrameHandler) {
     this.#onFrame = onFrame;
   }
 
@@ -77,7 +85,7 @@ export class FrameParser {
         i += take;
         if (this.#bodyLen === body.length) {
           this.#body = null;
-          this.#onFrame(body);
+          this.#onFrame(body, 0, body.length);
         }
         continue;
       }
@@ -99,7 +107,7 @@ export class FrameParser {
       }
       if (len > MAX_FRAME) throw new RangeError(`frame of ${len} bytes`);
       if (n - i >= len) {
-        this.#onFrame(chunk.subarray(i, i + len));
+        this.#onFrame(chunk, i, i + len);
         i += len;
       } else {
         // Payloads are only valid during the callback, so the assembly

@@ -114,8 +114,8 @@ async function bulk(): Promise<void> {
   let t0 = 0;
   const { promise: done, resolve } = Promise.withResolvers<void>();
   await accept(1, (conn) => {
-    const parser = new FrameParser((p) => {
-      bytes += p.length;
+    const parser = new FrameParser((_bytes, start, end) => {
+      bytes += end - start;
       if (++count === messages) resolve();
     });
     readLoop(conn, (chunk) => {
@@ -177,8 +177,8 @@ async function connections(): Promise<void> {
   console.log(JSON.stringify({ port: (listener.addr as Deno.NetAddr).port }));
   await accept(clients, (conn) => {
     if (t0 === 0) t0 = now();
-    const parser = new FrameParser((p) => {
-      const hello = decoder.decode(p);
+    const parser = new FrameParser((bytes, start, end) => {
+      const hello = decoder.decode(bytes.subarray(start, end));
       const sep = hello.indexOf("\n");
       const name = hello.slice(0, sep);
       const group = hello.slice(sep + 1);

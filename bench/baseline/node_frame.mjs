@@ -47,8 +47,9 @@ export function writeHeader(buf, at, len) {
 
 /**
  * Incremental frame parser; see FrameParser in deno_frame.ts. Payloads are
- * views that are only valid during the `onFrame` call: whole frames point
- * into the chunk, spanning frames into a reused assembly buffer.
+ * passed as `(bytes, start, end)`, valid only during the `onFrame` call:
+ * whole frames in place in the chunk, spanning frames in a reused assembly
+ * buffer.
  */
 export class FrameParser {
   #onFrame;
@@ -74,7 +75,7 @@ export class FrameParser {
         i += take;
         if (this.#bodyLen === body.length) {
           this.#body = null;
-          this.#onFrame(body);
+          this.#onFrame(body, 0, body.length);
         }
         continue;
       }
@@ -96,7 +97,7 @@ export class FrameParser {
       }
       if (len > MAX_FRAME) throw new RangeError(`frame of ${len} bytes`);
       if (n - i >= len) {
-        this.#onFrame(chunk.subarray(i, i + len));
+        this.#onFrame(chunk, i, i + len);
         i += len;
       } else {
         if (this.#spill.length < len) this.#spill = new Uint8Array(len);

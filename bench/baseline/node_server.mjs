@@ -109,8 +109,8 @@ async function bulk() {
   const done = deferred();
   expected = 1;
   onSocket = (socket) => {
-    const parser = new FrameParser((p) => {
-      bytes += p.length;
+    const parser = new FrameParser((_bytes, start, end) => {
+      bytes += end - start;
       if (++count === messages) done.resolve();
     });
     readLoop(socket, (chunk) => {
@@ -178,8 +178,8 @@ async function connections() {
   expected = clients;
   onSocket = (socket) => {
     if (t0 === 0) t0 = now();
-    const parser = new FrameParser((p) => {
-      const hello = decoder.decode(p);
+    const parser = new FrameParser((bytes, start, end) => {
+      const hello = decoder.decode(bytes.subarray(start, end));
       const sep = hello.indexOf("\n");
       const name = hello.slice(0, sep);
       const group = hello.slice(sep + 1);
