@@ -47,10 +47,11 @@ export async function rawJoin(
   server: HiSockServer,
   name: string,
   read = true,
+  group: string | null = null,
 ): Promise<RawPeer> {
   const peer = scope.add(await RawPeer.connect(server.getAddr()[1]));
   if (!read) peer.socket.pause();
-  await peer.write(helloFrame(name));
+  await peer.write(helloFrame(name, group));
   await until(() => joinedAt(server, peer.addr[1]), `the raw join of ${name}`);
   return peer;
 }

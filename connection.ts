@@ -152,6 +152,82 @@ export class EncodedFrames {
 let lastBufferNumber = 0;
 
 /**
+ * The frames of a broadcast as its recipients hold them: one run of a shared
+ * buffer, queued on each by reference. While it is open, the next broadcast
+ * to the same recipients, encoded right after it, lengthens it for all of
+ * them at once ({@linkcode SharedRun.extend}) instead of being queued on each
+ * (a loop of 10,000 sends to a group of 64 then visits each member some ten
+ * times, not 10,000). A recipient closes it as soon as the run cannot grow
+ * for it alone: when it fixes its view of the run to write it, queues
+ * anything after it, or is closing. Only the newest run can grow: the buffer
+ * is only appended to.
+ *
+ * @example
+ * ```ts ignore
+ * const frames = shared.encode((writer) => writer.frame(payload));
+ * if (!run?.extend(frames)) {
+ *   run = new SharedRun(frames);
+ *   for (const connection of connections) connection.sendFrames(frames, true, run);
+ * }
+ * ```
+ */
+export class SharedRun {
+  /** Whether a broadcast to the same recipients may still lengthen it. */
+  open = true;
+  /** The number of the buffer it lies in (see EncodedFrames). */
+  readonly buffer: number;
+  /** Where it ends in that buffer; it grows while open. */
+  end: number;
+  /** How far it may grow before a recipient's queue reaches its high-water mark. */
+  #toHighWater = Infinity;
+  /** How far it may grow before a recipient's queue would pass its cap. */
+  #toCap = Infinity;
+
+  /** @param frames The broadcast it starts with. */
+  constructor(frames: EncodedFrames) {
+    this.buffer = frames.buffer;
+    this.end = frames.end;
+  }
+
+  /**
+   * Called by each recipient that holds the run, with what its queue has
+   * left to its marks once the run is queued.
+   *
+   * @param toHighWater Bytes left to the high-water mark.
+   * @param toCap Bytes left to the cap.
+   */
+  hold(toHighWater: number, toCap: number): void {
+    if (toHighWater < this.#toHighWater) this.#toHighWater = toHighWater;
+    if (toCap < this.#toCap) this.#toCap = toCap;
+  }
+
+  /**
+   * Lengthens the run by the frames of the next broadcast to its recipients,
+   * for every one of them, if they follow it in its buffer, the run is open
+   * and no recipient's queue would pass its cap.
+   *
+   * @param frames The next broadcast's frames.
+   * @returns Whether they were added; if not, queue them on each recipient.
+   */
+  extend(frames: EncodedFrames): boolean {
+    const length = frames.bytes.length;
+    if (
+      !this.open || frames.buffer !== this.buffer || frames.start !== this.end ||
+      length > this.#toCap
+    ) return false;
+    this.end += length;
+    this.#toCap -= length;
+    this.#toHighWater -= length;
+    return true;
+  }
+
+  /** Whether every recipient's queue is still under its high-water mark. */
+  get writable(): boolean {
+    return this.#toHighWater > 0;
+  }
+}
+
+/**
  * Frames encoded once for many connections (a broadcast). They are encoded
  * one after another into a common buffer and each connection queues a view
  * of them rather than a copy, so a broadcast to N clients writes its bytes
@@ -275,17 +351,19 @@ export class Connection implements ByteSink, WriteListener {
   #flushScheduled = false;
   /** Batches sealed and waiting for the write in flight, in order. */
   #sealed: Uint8Array[] = [];
-  /** Bytes in `#sealed` and in the shared run below. */
+  /** Bytes in `#sealed`. */
   #sealedBytes = 0;
   /**
    * Shared frames queued after everything in `#sealed`: a run that starts
    * with `#shared` and ends at `#sharedEnd` of the buffer numbered
    * `#sharedBuffer`, kept apart so that a broadcast that follows in the
-   * same buffer only lengthens it.
+   * same buffer only lengthens it. While `#run` is set, the run ends where
+   * that broadcast run does, which may grow (see SharedRun).
    */
   #shared: EncodedFrames | null = null;
   #sharedBuffer = 0;
   #sharedEnd = 0;
+  #run: SharedRun | null = null;
   /** The last small buffer written, to continue in after the next seal. */
   #spare: Uint8Array | null = null;
   #closed = false;
@@ -360,7 +438,9 @@ export class Connection implements ByteSink, WriteListener {
 
   /** Outgoing bytes queued or in flight, not yet taken by the runtime. */
   get bufferedAmount(): number {
-    return this.out.length + this.#sealedBytes + this.#inFlight;
+    const shared = this.#shared;
+    const pending = shared === null ? 0 : this.#pendingEnd() - shared.start;
+    return this.out.length + this.#sealedBytes + this.#inFlight + pending;
   }
 
   /** Whether a frame was begun and not finished when the stream ended. */
@@ -479,7 +559,7 @@ export class Connection implements ByteSink, WriteListener {
    * @returns Whether the queue is still under the high-water mark.
    * @throws {QueueFull} When the frames would pass the cap; nothing is queued.
    */
-  sendFrames(frames: EncodedFrames, flush = true): boolean {
+  sendFrames(frames: EncodedFrames, flush = true, run: SharedRun | null = null): boolean {
     const bytes = frames.bytes;
     const queued = this.bufferedAmount + bytes.length;
     if (queued > this.#maxQueuedBytes) throw new QueueFull(queued, this.#maxQueuedBytes);
@@ -491,19 +571,29 @@ export class Connection implements ByteSink, WriteListener {
         this.#writeNext();
       } else {
         out.raw(bytes);
+        // Copied: the broadcast's run cannot grow for this connection.
+        if (run !== null) run.open = false;
         this.flushSoon();
         return this.bufferedAmount < this.#highWaterMark;
       }
     }
-    if (this.#sharedBuffer === frames.buffer && this.#sharedEnd === frames.start) {
-      this.#sharedEnd += bytes.length;
+    if (
+      this.#shared !== null && this.#sharedBuffer === frames.buffer &&
+      this.#pendingEnd() === frames.start
+    ) {
+      this.#leaveRun();
+      this.#sharedEnd = frames.end;
     } else {
       this.#queueShared();
       this.#shared = frames;
       this.#sharedBuffer = frames.buffer;
-      this.#sharedEnd = frames.start + bytes.length;
+      this.#sharedEnd = frames.end;
     }
-    this.#sealedBytes += bytes.length;
+    if (run !== null) {
+      this.#run = run;
+      const after = this.bufferedAmount;
+      run.hold(this.#highWaterMark - after, this.#maxQueuedBytes - after);
+    }
     if (!flush) return this.bufferedAmount < this.#highWaterMark;
     if (this.#sharedEnd - this.#shared!.start >= SEAL_AT || this.#sealed.length > 0) {
       // A long burst of broadcasts starts leaving while the rest is still
@@ -514,6 +604,23 @@ export class Connection implements ByteSink, WriteListener {
     return this.bufferedAmount < this.#highWaterMark;
   }
 
+  /** Where the pending run of shared frames ends, grown with its broadcast run. */
+  #pendingEnd(): number {
+    return this.#run === null ? this.#sharedEnd : this.#run.end;
+  }
+
+  /**
+   * Takes the end of the broadcast run this connection's shared frames end
+   * with, and closes that run: it may not grow for this connection alone.
+   */
+  #leaveRun(): void {
+    const run = this.#run;
+    if (run === null) return;
+    this.#sharedEnd = run.end;
+    run.open = false;
+    this.#run = null;
+  }
+
   /**
    * Schedules a flush of {@linkcode Connection.out} at the end of this tick.
    * Once a batch of nearly {@linkcode BATCH} bytes has built up it is sealed
@@ -522,6 +629,8 @@ export class Connection implements ByteSink, WriteListener {
    */
   flushSoon(): void {
     if (this.#closed) return;
+    // Own frames follow the broadcast run: it may grow no more.
+    if (this.#run !== null && this.out.length > 0) this.#leaveRun();
     if (this.out.length >= SEAL_AT) {
       // One write at a time even where the transport could take more: for a
       // stream of a connection's own frames that measured faster on Node
@@ -548,11 +657,13 @@ export class Connection implements ByteSink, WriteListener {
   #queueShared(): void {
     const first = this.#shared;
     if (first === null) return;
+    this.#leaveRun();
     const bytes = first.bytes;
     const length = this.#sharedEnd - first.start;
     this.#sealed.push(
       bytes.length === length ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, length),
     );
+    this.#sealedBytes += length;
     this.#shared = null;
     this.#sharedBuffer = 0;
   }
@@ -690,6 +801,8 @@ export class Connection implements ByteSink, WriteListener {
     const closed = new Promise<void>((resolve) => (this.#closeWaiters ??= []).push(resolve));
     if (!this.#closeWhenFlushed) {
       this.#closeWhenFlushed = true;
+      // Broadcasts after this one must not reach it through the run.
+      this.#leaveRun();
       if (!this.#writing) {
         this.#seal();
         this.#writeNext();
@@ -726,6 +839,7 @@ export class Connection implements ByteSink, WriteListener {
     this.#sealed = [];
     this.#shared = null;
     this.#sharedBuffer = 0;
+    this.#run = null;
     this.#sealedBytes = 0;
     this.#scratch = null;
     try {

@@ -6,7 +6,7 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Connection, SharedFrames } from "./connection.ts";
+import { Connection, SharedFrames, SharedRun } from "./connection.ts";
 import { FrameDecoder, Framing } from "./framing.ts";
 import type { ByteSink, TransportConn, WriteListener } from "./transport.ts";
 
@@ -120,15 +120,17 @@ test("bufferedAmount counts queued, sealed and in-flight bytes; drain(below) wai
 });
 
 for (const pipelines of [false, true]) {
-  test(
-    `broadcasts queued by reference interleave with private frames, intact and in order${
-      pipelines ? ", several writes in flight" : ""
-    }`,
-    () => broadcastsInterleave(pipelines),
-  );
+  for (const runs of [false, true]) {
+    test(
+      `broadcasts queued by reference interleave with private frames, intact and in order${
+        pipelines ? ", several writes in flight" : ""
+      }${runs ? ", in runs that grow" : ""}`,
+      () => broadcastsInterleave(pipelines, runs),
+    );
+  }
 }
 
-async function broadcastsInterleave(pipelines: boolean): Promise<void> {
+async function broadcastsInterleave(pipelines: boolean, runs: boolean): Promise<void> {
   const framing = new Framing({ maxMessageSize: 1024 * 1024 });
   const shared = new SharedFrames(framing);
   const peers = [0, 1, 2].map(() => {
@@ -139,6 +141,8 @@ async function broadcastsInterleave(pipelines: boolean): Promise<void> {
     });
     return { transport, connection, sent: [] as Uint8Array[] };
   });
+  let run: SharedRun | null = null;
+  let extended = 0;
   let seed = 7;
   const next = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
   const payloadOf = (size: number, mark: number) => {
@@ -148,15 +152,21 @@ async function broadcastsInterleave(pipelines: boolean): Promise<void> {
   };
   for (let round = 0; round < 30; round++) {
     for (let i = 0; i < 300; i++) {
+      // Flushes due at the end of a tick run now and then.
+      if (next() < 0.05) await Promise.resolve();
       const size = next() < 0.01 ? Math.floor(next() * 200_000) : Math.floor(next() * 200);
       const payload = payloadOf(size, round * 1000 + i);
-      if (next() < 0.7) {
-        // A broadcast to everyone: one encoding, a view queued on each.
+      // With runs, private frames are rarer: each one stops the run.
+      if (next() < (runs ? 0.95 : 0.7)) {
+        // A broadcast to everyone: one encoding, a view queued on each, or
+        // the newest run lengthened for all of them at once.
         const frames = shared.encode((out) => out.frame(payload));
-        for (const peer of peers) {
-          peer.connection.sendFrames(frames);
-          peer.sent.push(payload);
+        if (run !== null && run.extend(frames)) extended++;
+        else {
+          run = runs ? new SharedRun(frames) : null;
+          for (const peer of peers) peer.connection.sendFrames(frames, true, run);
         }
+        for (const peer of peers) peer.sent.push(payload);
       } else {
         // A private frame to one peer, between the broadcasts.
         const peer = peers[Math.floor(next() * peers.length)];
@@ -183,4 +193,95 @@ async function broadcastsInterleave(pipelines: boolean): Promise<void> {
       "runs left while others flew",
     );
   }
+  if (runs) assert.ok(extended > 100, `only ${extended} broadcasts lengthened a run`);
 }
+
+/** Connections whose writes never end, to watch their queues. */
+function stalledPeers(count: number, limits: { highWaterMark: number; maxQueuedBytes: number }) {
+  // Small frames only, so that a connection's own frames go straight into
+  // its buffer (it is roomy) even with these small limits.
+  const framing = new Framing({ maxMessageSize: 512 });
+  return {
+    framing,
+    connections: Array.from({ length: count }, () =>
+      new Connection(
+        { ...new SlowTransport(), write() {} } as unknown as TransportConn,
+        framing,
+        { onFrame: () => {}, onClose: () => {} },
+        undefined,
+        limits,
+      )),
+  };
+}
+
+test("a broadcast run grows for every holder, until one queues something after it", () => {
+  const { framing, connections: [a, b, c] } = stalledPeers(3, {
+    highWaterMark: 1000,
+    maxQueuedBytes: 2000,
+  });
+  const shared = new SharedFrames(framing);
+  const payload = new Uint8Array(30);
+  const frames = () => shared.encode((out) => out.frame(payload));
+  const first = frames();
+  const size = first.bytes.length;
+  const run = new SharedRun(first);
+  for (const connection of [a, b, c]) connection.sendFrames(first, true, run);
+  assert.equal(run.extend(frames()), true);
+  assert.equal(run.extend(frames()), true);
+  for (const connection of [a, b, c]) assert.equal(connection.bufferedAmount, 3 * size);
+
+  // A frame of a's own follows the run: it may not grow for a alone.
+  a.send((out) => out.frame(payload));
+  assert.equal(run.open, false);
+  assert.equal(run.extend(frames()), false, "closed");
+  assert.equal(b.bufferedAmount, 3 * size);
+  assert.equal(a.bufferedAmount, 4 * size);
+
+  // A recipient that copies the frames (its own wait in its buffer) closes it.
+  const next = frames();
+  const copied = new SharedRun(next);
+  for (const connection of [a, b, c]) connection.sendFrames(next, true, copied);
+  assert.equal(copied.open, false, "a copied them after its own");
+  for (const connection of [b, c]) assert.equal(connection.bufferedAmount, 4 * size);
+
+  // A run queued for writing is fixed where it ends.
+  const later = frames();
+  const fixed = new SharedRun(later);
+  for (const connection of [b, c]) connection.sendFrames(later, true, fixed);
+  assert.equal(fixed.open, true);
+  void b.close();
+  assert.equal(fixed.open, false, "a closing recipient closes it");
+  assert.equal(fixed.extend(frames()), false);
+  assert.equal(c.bufferedAmount, 5 * size);
+});
+
+test("a run reports the high-water mark and stops at the cap of its fullest holder", async () => {
+  const { framing, connections: [a, b] } = stalledPeers(2, {
+    highWaterMark: 1000,
+    maxQueuedBytes: 2000,
+  });
+  const shared = new SharedFrames(framing);
+  const frames = () => shared.encode((out) => out.frame(new Uint8Array(84)));
+  const first = frames();
+  assert.equal(first.bytes.length, 100, "a 16-byte header and 84");
+  // b is fuller: 300 bytes of its own wait.
+  b.send((out) => out.frame(new Uint8Array(284)));
+  const run = new SharedRun(first);
+  assert.equal(a.sendFrames(first, true, run), true);
+  assert.equal(b.sendFrames(first, true, run), true);
+  assert.equal(run.open, false, "b copied the frames after its own");
+  // The flushes start writes that never end: 100 and 400 bytes in flight.
+  await Promise.resolve();
+
+  const again = frames();
+  const grown = new SharedRun(again);
+  for (const connection of [a, b]) connection.sendFrames(again, true, grown);
+  assert.equal(grown.open, true, "both hold it by reference");
+  assert.equal(b.bufferedAmount, 500);
+  const results: boolean[] = [];
+  while (grown.extend(frames())) results.push(grown.writable);
+  // b reaches its mark of 1000 after 5 more, and its cap of 2000 after 15.
+  assert.deepEqual(results, [...Array(4).fill(true), ...Array(11).fill(false)]);
+  assert.equal(b.bufferedAmount, 2000);
+  assert.equal(a.bufferedAmount, 1700);
+});

@@ -128,6 +128,52 @@ describe("backpressure", () => {
   );
 
   test(
+    "broadcasts in a loop report the mark exactly when a recipient reaches it, and stop at the cap",
+    scoped(async (scope) => {
+      const { server, errors } = await serve(scope, {
+        highWaterMark: 16 * KiB,
+        maxQueuedBytes: 48 * KiB,
+        maxMessageSize: 4 * KiB,
+        slowClientPolicy: "throw",
+        announcePresence: false,
+      });
+      const slow = await rawJoin(scope, server, "slow", false);
+      const slower = await rawJoin(scope, server, "slower", false, "g");
+      // slower starts fuller, so it meets the mark and the cap first. From
+      // here on nothing awaits: no write ends, and most broadcasts to all
+      // lengthen a run that both hold rather than being queued on each.
+      for (let i = 0; i < 6; i++) server.sendGroup("g", "pad", new Uint8Array(KiB));
+      const payload = new Uint8Array(KiB);
+      const queued = () => [server.bufferedAmount("slow"), server.bufferedAmount("slower")];
+      /** Per recipient, the broadcasts it was skipped in: its queue was full. */
+      const skipped = [0, 0];
+      const firstSkip = [-1, -1];
+      for (let i = 0; i < 80; i++) {
+        const before = queued();
+        const writable = server.sendAllClients("bulk", payload);
+        const after = queued();
+        assert.equal(writable, after.every((n) => n < 16 * KiB), `send ${i}: ${after}`);
+        after.forEach((n, k) => {
+          assert.ok(n <= 48 * KiB, `send ${i}: ${after} past the cap`);
+          if (n === before[k]) {
+            skipped[k]++;
+            if (firstSkip[k] < 0) firstSkip[k] = i;
+          } else assert.equal(n - before[k], after[0] - before[0], "the same frame to both");
+        });
+      }
+      assert.ok(firstSkip[1] >= 0 && firstSkip[0] > firstSkip[1], `first skips at ${firstSkip}`);
+      const reported = await errors.take(skipped[0] + skipped[1], "a QueueFull per skip");
+      const names = reported.map(([error, who]) => {
+        assert.ok(error instanceof QueueFull, `got ${error}`);
+        return who?.name;
+      });
+      assert.equal(names.filter((name) => name === "slow").length, skipped[0]);
+      assert.equal(names.filter((name) => name === "slower").length, skipped[1]);
+      for (const peer of [slow, slower]) peer.socket.resume();
+    }),
+  );
+
+  test(
     'maxQueuedBytes, "disconnect": the reader that does not read is dropped; others unaffected',
     scoped(async (scope) => {
       const { server, errors } = await serve(scope, {

@@ -12,7 +12,13 @@ import {
   makeClientInfo,
   resolveClientRef,
 } from "./client_info.ts";
-import { Connection, type QueueLimits, resolveQueueLimits, SharedFrames } from "./connection.ts";
+import {
+  Connection,
+  type QueueLimits,
+  resolveQueueLimits,
+  SharedFrames,
+  SharedRun,
+} from "./connection.ts";
 import type { CastResult, CastType, Sendable } from "./content.ts";
 import {
   CommandReading,
@@ -269,6 +275,13 @@ export class HiSockServer {
   #readPaused = false;
   /** Where broadcasts are encoded, once for all their recipients. */
   readonly #shared: SharedFrames;
+  /**
+   * The newest broadcast's run, its recipients and who was left out: the
+   * next broadcast to the same ones may lengthen it (see SharedRun).
+   */
+  #run: SharedRun | null = null;
+  #runPeers: readonly Peer[] | null = null;
+  #runExcept: Peer | null = null;
   /** Connections holding presence announcements not yet flushed (see PRESENCE_DELAY_MS). */
   #presenceWaiting = new Set<Connection>();
   #presenceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -1326,6 +1339,16 @@ export class HiSockServer {
     except: Peer | null = null,
   ): boolean {
     const frame = this.#shared.encode(write);
+    const last = this.#run;
+    if (
+      last !== null && !presence && this.#runPeers === peers && this.#runExcept === except &&
+      last.extend(frame)
+    ) return last.writable;
+    // Announcements wait to be flushed (below), so they make no run.
+    const run = presence ? null : new SharedRun(frame);
+    this.#run = run;
+    this.#runPeers = run === null ? null : peers;
+    this.#runExcept = except;
     let writable = true;
     for (let i = 0; i < peers.length; i++) {
       const peer = peers[i];
@@ -1337,9 +1360,11 @@ export class HiSockServer {
           // the connection meanwhile flushes them first, in order.
           if (!peer.conn.sendFrames(frame, false)) writable = false;
           this.#presenceWaiting.add(peer.conn);
-        } else if (!peer.conn.sendFrames(frame)) writable = false;
+        } else if (!peer.conn.sendFrames(frame, true, run)) writable = false;
       } catch (error) {
         if (!(error instanceof QueueFull)) throw error;
+        // The run cannot grow for the recipient left out.
+        if (run !== null) run.open = false;
         // Per recipient, never midway through the others.
         this.#overflow(peer, error);
         writable = false;

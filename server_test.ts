@@ -883,6 +883,46 @@ describe("sends and lookups", () => {
   );
 
   test(
+    "sends to a group in a loop keep every client's order with private sends, other groups and a regroup",
+    scoped(async (scope) => {
+      const { server, errors, a, b, c } = await threeClients(scope);
+      const expected: Record<"a" | "b" | "c", string[]> = { a: [], b: [], c: [] };
+      /** One loop of sends, no await: broadcasts to a group lengthen one run. */
+      const burst = (round: number, red: ("a" | "b" | "c")[]) => {
+        for (let i = 0; i < 300; i++) {
+          server.sendGroup("red", "m", `${round} red ${i}`);
+          for (const key of red) expected[key].push(`m:${round} red ${i}`);
+          if (i % 50 === 7) {
+            server.sendClient("bob", "m", `${round} bob ${i}`);
+            expected.b.push(`m:${round} bob ${i}`);
+          }
+          if (i % 60 === 11) {
+            server.sendAllClients("m", `${round} all ${i}`);
+            for (const key of ["a", "b", "c"] as const) expected[key].push(`m:${round} all ${i}`);
+          }
+          if (i % 70 === 13 && !red.includes("c")) {
+            server.sendGroup("blue", "m", `${round} blue ${i}`);
+            expected.c.push(`m:${round} blue ${i}`);
+          }
+        }
+      };
+      burst(0, ["a", "b"]);
+      await sleep(1);
+      burst(1, ["a", "b"]);
+      const moved = record<[ClientInfo, string | null, string | null]>(server, "group_change");
+      c.client.changeGroup("red");
+      await moved.next("carol's move to red");
+      burst(2, ["a", "b", "c"]);
+      for (const [key, peer] of Object.entries({ a, b, c })) {
+        const list = expected[key as keyof typeof expected];
+        assert.deepEqual(await peer.got.take(list.length, `what ${key} got`), list);
+      }
+      await Promise.all([a, b, c].map(({ got }) => got.expectNone(30, "nothing more")));
+      assert.equal(errors.size, 0);
+    }),
+  );
+
+  test(
     "unknown clients and groups, and malformed references, are refused",
     scoped(async (scope) => {
       const { server, a, c } = await threeClients(scope);
