@@ -276,12 +276,11 @@ export class HiSockServer {
   /** Where broadcasts are encoded, once for all their recipients. */
   readonly #shared: SharedFrames;
   /**
-   * The newest broadcast's run, its recipients and who was left out: the
-   * next broadcast to the same ones may lengthen it (see SharedRun).
+   * The newest broadcast's run and its recipients: the next broadcast to
+   * the same ones may lengthen it (see SharedRun).
    */
   #run: SharedRun | null = null;
   #runPeers: readonly Peer[] | null = null;
-  #runExcept: Peer | null = null;
   /** Connections holding presence announcements not yet flushed (see PRESENCE_DELAY_MS). */
   #presenceWaiting = new Set<Connection>();
   #presenceTimer: ReturnType<typeof setTimeout> | undefined = undefined;
@@ -1078,10 +1077,8 @@ export class HiSockServer {
     }
     this.#registry.add(joined);
     if (this.#announce) {
-      this.#broadcast(
-        this.#registry.list(),
+      this.#announcePresence(
         (writer) => this.#dialect.writeJoin(writer, info),
-        true,
         this.#dialect.announceJoinToSelf ? null : joined,
       );
     }
@@ -1106,11 +1103,7 @@ export class HiSockServer {
     if (!this.#registry.remove(joined)) return;
     if (this.#announce && this.#closing === null && this.#registry.size > 0) {
       const current = joined.info;
-      this.#broadcast(
-        this.#registry.list(),
-        (writer) => this.#dialect.writeLeave(writer, current),
-        true,
-      );
+      this.#announcePresence((writer) => this.#dialect.writeLeave(writer, current), null);
     }
     this.#emit("leave", [joined.info], joined.info);
   }
@@ -1329,57 +1322,68 @@ export class HiSockServer {
   /**
    * Writes one frame to many connections: encoded once, then queued on each
    * by reference (see {@linkcode SharedFrames}), leaving with that
-   * connection's next write. `peers` is one of the registry's arrays, which
-   * never change (see {@linkcode ClientRegistry.list}); `except` is left out.
+   * connection's next write; or, when the last broadcast went to the same
+   * `peers` and nothing came between, added to its run (see SharedRun).
+   * `peers` is one of the registry's arrays, which never change (see
+   * {@linkcode ClientRegistry.list}): the same array, the same recipients.
    */
-  #broadcast(
-    peers: readonly Peer[],
-    write: (writer: FrameWriter) => void,
-    presence = false,
-    except: Peer | null = null,
-  ): boolean {
+  #broadcast(peers: readonly Peer[], write: (writer: FrameWriter) => void): boolean {
     const frame = this.#shared.encode(write);
     const last = this.#run;
-    if (
-      last !== null && !presence && this.#runPeers === peers && this.#runExcept === except &&
-      last.extend(frame)
-    ) return last.writable;
-    // Announcements wait to be flushed (below), so they make no run.
-    const run = presence ? null : new SharedRun(frame);
+    if (last !== null && this.#runPeers === peers && last.extend(frame)) return last.writable;
+    const run = new SharedRun(frame);
     this.#run = run;
-    this.#runPeers = run === null ? null : peers;
-    this.#runExcept = except;
+    this.#runPeers = peers;
     let writable = true;
     for (let i = 0; i < peers.length; i++) {
       const peer = peers[i];
-      if (peer === except || peer.conn.closed) continue;
+      if (peer.conn.closed) continue;
       try {
-        if (presence) {
-          // Announcements of joins and leaves that follow each other closely
-          // leave together (see PRESENCE_DELAY_MS); anything else sent to
-          // the connection meanwhile flushes them first, in order.
-          if (!peer.conn.sendFrames(frame, false)) writable = false;
-          this.#presenceWaiting.add(peer.conn);
-        } else if (!peer.conn.sendFrames(frame, true, run)) writable = false;
+        if (!peer.conn.sendFrames(frame, true, run)) writable = false;
       } catch (error) {
-        if (!(error instanceof QueueFull)) throw error;
         // The run cannot grow for the recipient left out.
-        if (run !== null) run.open = false;
-        // Per recipient, never midway through the others.
-        this.#overflow(peer, error);
+        run.open = false;
+        this.#skip(peer, error);
         writable = false;
       }
-    }
-    if (presence && this.#presenceTimer === undefined) {
-      const delay = presenceDelay(this.#presenceWaiting.size);
-      this.#presenceTimer = setTimeout(this.#flushPresence, delay);
     }
     return writable;
   }
 
   /**
+   * Announces a join or leave to every client but `except`. Announcements
+   * that follow each other closely leave together (see PRESENCE_DELAY_MS);
+   * anything else sent to a connection meanwhile flushes them first, in
+   * order. The registry is walked as it is, not copied: a storm of joins
+   * announces each to all (W5p, 2,000 joins), and an array of every client
+   * per join was most of what the storm allocated.
+   */
+  #announcePresence(write: (writer: FrameWriter) => void, except: Peer | null): void {
+    const frame = this.#shared.encode(write);
+    for (const peer of this.#registry.entries()) {
+      if (peer === except || peer.conn.closed) continue;
+      try {
+        peer.conn.sendFrames(frame, false);
+        this.#presenceWaiting.add(peer.conn);
+      } catch (error) {
+        this.#skip(peer, error);
+      }
+    }
+    if (this.#presenceTimer === undefined) {
+      const delay = presenceDelay(this.#presenceWaiting.size);
+      this.#presenceTimer = setTimeout(this.#flushPresence, delay);
+    }
+  }
+
+  /** A recipient whose queue was full is skipped, per recipient, never midway through the others. */
+  #skip(peer: Peer, error: unknown): void {
+    if (!(error instanceof QueueFull)) throw error;
+    this.#overflow(peer, error);
+  }
+
+  /**
    * Flushes the connections holding presence announcements. Bound once: an
-   * arrow made in #broadcast would make every broadcast allocate a context.
+   * arrow made in #announcePresence would make every announcement allocate a context.
    */
   readonly #flushPresence = (): void => {
     this.#presenceTimer = undefined;
