@@ -1,6 +1,8 @@
 /**
- * The read buffer of one connection, sized to its traffic: shared by the
- * Deno and Node transports.
+ * The read buffer of one connection, sized to its traffic: the Deno
+ * transport's, whose reads wait with their buffer (Node's client sockets
+ * read one at a time, so they share one buffer; see `transport_node.ts`);
+ * its sizes bound the Node transport's shared buffer too.
  *
  * @module
  */

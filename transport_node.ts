@@ -6,9 +6,10 @@
  * Two ways of reading:
  *
  * - Plain TCP client sockets (in Node and Deno, not Bun) read through the
- *   socket's `onread` option into memory of ours: a read buffer reused from
- *   read to read (so chunks are lent, `owned` false, and the core copies what
- *   it keeps), or straight into the large payload the sink is assembling
+ *   socket's `onread` option into memory of ours: one read buffer that every
+ *   such socket of the process reuses (so chunks are lent, `owned` false, and
+ *   the core copies what it keeps), or straight into the large payload the
+ *   sink is assembling
  *   ({@linkcode ByteSink.directTarget}). This is the fast path: `'data'`
  *   events allocate a fresh 64 KiB buffer per read.
  * - Accepted server sockets (Node has no `onread` for those), TLS sockets and
