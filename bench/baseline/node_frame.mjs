@@ -13,6 +13,8 @@ export const HEADER = 4;
 
 /** A batch this large is written at once instead of waiting for the microtask. */
 const FLUSH_AT = 64 * 1024;
+/** A writer's first batch buffer; see FIRST_BATCH in deno_frame.ts. */
+const FIRST_BATCH = 1024;
 /** Above this many written-but-unconfirmed bytes, `send` asks the caller to wait. */
 export const HIGH_WATER = 4 * 1024 * 1024;
 /** Waiters are released once the backlog falls below this. */
@@ -126,6 +128,8 @@ export class FrameWriter {
   #backlog = 0;
   #failed = null;
   #spares = [];
+  /** The size of a fresh batch buffer: the last batch's. */
+  #batchSize = FIRST_BATCH;
   #waiters = [];
   #flushTask = () => {
     this.#scheduled = false;
@@ -170,6 +174,7 @@ export class FrameWriter {
     if (this.#len === 0) return;
     const whole = this.#buf;
     const batch = whole.subarray(0, this.#len);
+    this.#batchSize = whole.length;
     this.#len = 0;
     this.#buf = EMPTY;
     this.#write(batch, whole);
@@ -194,12 +199,20 @@ export class FrameWriter {
 
   #spare(need) {
     const i = this.#spares.findIndex((b) => b.length >= need);
-    if (i < 0) return Buffer.allocUnsafe(Math.max(need, FLUSH_AT));
+    if (i < 0) return Buffer.allocUnsafe(Math.max(need, this.#batchSize));
     return this.#spares.splice(i, 1)[0];
   }
 
   #reserve(need) {
     if (this.#buf.length - this.#len >= need) return;
+    if (this.#len > 0 && this.#len + need <= FLUSH_AT) {
+      // The batch grows in place (see FIRST_BATCH).
+      const size = Math.min(FLUSH_AT, Math.max(2 * this.#buf.length, this.#len + need));
+      const grown = Buffer.allocUnsafe(size);
+      grown.set(this.#buf.subarray(0, this.#len));
+      this.#buf = grown;
+      return;
+    }
     this.flush();
     if (this.#buf.length < need) {
       if (this.#buf.length > 0 && this.#spares.length < MAX_SPARES) {
