@@ -355,13 +355,12 @@ export class Connection implements ByteSink, WriteListener {
   #sealedBytes = 0;
   /**
    * Shared frames queued after everything in `#sealed`: a run that starts
-   * with `#shared` and ends at `#sharedEnd` of the buffer numbered
-   * `#sharedBuffer`, kept apart so that a broadcast that follows in the
-   * same buffer only lengthens it. While `#run` is set, the run ends where
-   * that broadcast run does, which may grow (see SharedRun).
+   * with `#shared` and ends at `#sharedEnd` of its buffer, kept apart so
+   * that a broadcast that follows in the same buffer only lengthens it.
+   * While `#run` is set, the run ends where that broadcast run does, which
+   * may grow (see SharedRun).
    */
   #shared: EncodedFrames | null = null;
-  #sharedBuffer = 0;
   #sharedEnd = 0;
   #run: SharedRun | null = null;
   /** The last small buffer written, to continue in after the next seal. */
@@ -578,7 +577,7 @@ export class Connection implements ByteSink, WriteListener {
       }
     }
     if (
-      this.#shared !== null && this.#sharedBuffer === frames.buffer &&
+      this.#shared !== null && this.#shared.buffer === frames.buffer &&
       this.#pendingEnd() === frames.start
     ) {
       this.#leaveRun();
@@ -586,7 +585,6 @@ export class Connection implements ByteSink, WriteListener {
     } else {
       this.#queueShared();
       this.#shared = frames;
-      this.#sharedBuffer = frames.buffer;
       this.#sharedEnd = frames.end;
     }
     if (run !== null) {
@@ -665,7 +663,6 @@ export class Connection implements ByteSink, WriteListener {
     );
     this.#sealedBytes += length;
     this.#shared = null;
-    this.#sharedBuffer = 0;
   }
 
   /** Moves what {@linkcode Connection.out} holds into the write queue. */
@@ -838,7 +835,6 @@ export class Connection implements ByteSink, WriteListener {
     this.#spare = null;
     this.#sealed = [];
     this.#shared = null;
-    this.#sharedBuffer = 0;
     this.#run = null;
     this.#sealedBytes = 0;
     this.#scratch = null;

@@ -40,7 +40,7 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
   readonly #byGroup = new Map<string, Set<E>>();
   /**
    * Arrays of the entries, all and per group, made when first asked for and
-   * dropped on any change to them (see {@linkcode ClientRegistry.list}).
+   * dropped when their members change (see {@linkcode ClientRegistry.list}).
    */
   #list: E[] | null = null;
   readonly #groupLists = new Map<string, E[]>();
@@ -84,9 +84,8 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     return list;
   }
 
-  /** Drops the arrays a change to `group`'s members makes stale. */
-  #changed(group: string | null): void {
-    this.#list = null;
+  /** Drops the array of a group whose members changed. */
+  #groupChanged(group: string | null): void {
     if (group !== null) this.#groupLists.delete(group);
   }
 
@@ -102,7 +101,8 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     this.#byAddress.set(entry.info.ipstr, entry);
     this.#addName(entry.info.name, entry);
     addTo(this.#byGroup, entry.info.group, entry);
-    this.#changed(entry.info.group);
+    this.#list = null;
+    this.#groupChanged(entry.info.group);
   }
 
   /**
@@ -116,7 +116,8 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     this.#byAddress.delete(entry.info.ipstr);
     this.#removeName(entry.info.name, entry);
     removeFrom(this.#byGroup, entry.info.group, entry);
-    this.#changed(entry.info.group);
+    this.#list = null;
+    this.#groupChanged(entry.info.group);
     return true;
   }
 
@@ -137,8 +138,9 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
     if (old.group !== info.group) {
       removeFrom(this.#byGroup, old.group, entry);
       addTo(this.#byGroup, info.group, entry);
-      this.#changed(old.group);
-      this.#changed(info.group);
+      // Every client is still there, in the same order: `list()` stands.
+      this.#groupChanged(old.group);
+      this.#groupChanged(info.group);
     }
     entry.info = info;
   }

@@ -82,7 +82,9 @@ test("list and group are arrays that a change replaces and never alters", () => 
 
   registry.update(bob, makeClientInfo("127.0.0.1", 2, "robert", "red"));
   assert.equal(registry.group("red"), red, "a rename keeps the group's array");
+  const everyone = registry.list();
   registry.update(bob, makeClientInfo("127.0.0.1", 2, "robert", "blue"));
+  assert.equal(registry.list(), everyone, "a move between groups keeps the array of all");
   assert.deepEqual(red, [alice, bob], "nor does it see a move");
   assert.deepEqual(registry.group("red"), [alice]);
   assert.deepEqual(registry.group("blue"), [carol, bob]);
