@@ -56,6 +56,20 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
   }
 
   /**
+   * Calls `visit` with every entry, in join order, as the registry is (an
+   * entry removed meanwhile is not visited). Neither copies nor iterates: a
+   * `for...of` over {@linkcode ClientRegistry.entries} allocates a result
+   * object per entry until the optimizing compiler removes it, and a storm
+   * of joins, each announced to every client, walked the registry millions
+   * of times (W5p, Deno: 4.9 of the 40 MB the server allocated).
+   *
+   * @param visit Called with each entry.
+   */
+  forEach(visit: (entry: E) => void): void {
+    this.#byAddress.forEach(visit);
+  }
+
+  /**
    * Every entry, in join order, as an array that is never changed: a change
    * to the registry makes a new one when next asked for. A broadcast loops
    * over it; an array loops several times faster than a `Map` or `Set`

@@ -14,6 +14,7 @@ import {
 } from "./client_info.ts";
 import {
   Connection,
+  type EncodedFrames,
   type QueueLimits,
   resolveQueueLimits,
   SharedFrames,
@@ -1358,21 +1359,42 @@ export class HiSockServer {
    * 2,000) took 3-4 KiB per connection of server memory in W5p on Deno.
    */
   #announcePresence(write: (writer: FrameWriter) => void, except: Peer | null): void {
-    const frame = this.#shared.encode(write);
-    for (const peer of this.#registry.entries()) {
-      if (peer === except || peer.conn.closed) continue;
-      try {
-        peer.conn.sendFrames(frame, false);
-        this.#presenceWaiting.add(peer.conn);
-      } catch (error) {
-        this.#skip(peer, error);
-      }
+    // Kept and put back: a client dropped during the walk may be announced
+    // leaving from within it, if its transport ends it at once.
+    const outer = this.#announcing;
+    const outerExcept = this.#announcingExcept;
+    this.#announcing = this.#shared.encode(write);
+    this.#announcingExcept = except;
+    try {
+      this.#registry.forEach(this.#announceTo);
+    } finally {
+      this.#announcing = outer;
+      this.#announcingExcept = outerExcept;
     }
     if (this.#presenceTimer === undefined) {
       const delay = presenceDelay(this.#presenceWaiting.size);
       this.#presenceTimer = setTimeout(this.#flushPresence, delay);
     }
   }
+
+  /** The announcement {@linkcode HiSockServer.#announceTo} queues, and who is left out. */
+  #announcing: EncodedFrames | null = null;
+  #announcingExcept: Peer | null = null;
+
+  /**
+   * Queues the announcement being made on one client. Bound once, and given
+   * the announcement in fields, so that walking the registry with it
+   * allocates nothing per client (see ClientRegistry.forEach).
+   */
+  readonly #announceTo = (peer: Peer): void => {
+    if (peer === this.#announcingExcept || peer.conn.closed) return;
+    try {
+      peer.conn.sendFrames(this.#announcing!, false);
+      this.#presenceWaiting.add(peer.conn);
+    } catch (error) {
+      this.#skip(peer, error);
+    }
+  };
 
   /**
    * A send to `peer` that met its full queue: the peer is dropped or the
@@ -1392,7 +1414,8 @@ export class HiSockServer {
     this.#presenceTimer = undefined;
     const waiting = this.#presenceWaiting;
     this.#presenceWaiting = new Set();
-    for (const conn of waiting) conn.flushSoon();
+    // forEach, not for...of: no iterator result per connection (see ClientRegistry.forEach).
+    waiting.forEach(flushSoon);
   };
 }
 
@@ -1443,6 +1466,10 @@ export const PRESENCE_DELAY_MAX_MS = 100;
 export function presenceDelay(connections: number): number {
   const scaled = connections * PRESENCE_DELAY_PER_CONNECTION_MS;
   return Math.min(PRESENCE_DELAY_MAX_MS, Math.max(PRESENCE_DELAY_MS, scaled));
+}
+
+function flushSoon(conn: Connection): void {
+  conn.flushSoon();
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {

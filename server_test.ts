@@ -8,7 +8,7 @@ import process from "node:process";
 import { describe, test } from "node:test";
 import { nodeTransport } from "./transport_node.ts";
 import { defaultTransport } from "./runtime.ts";
-import type { Transport } from "./transport.ts";
+import type { Transport, TransportConn } from "./transport.ts";
 import { PRESENCE_DELAY_MAX_MS, PRESENCE_DELAY_MS, presenceDelay } from "./server.ts";
 import assert from "node:assert/strict";
 import {
@@ -319,7 +319,95 @@ describe("startServer", () => {
   );
 });
 
+/**
+ * The runtime's transport, but the `stall`-th connection it accepts (from 1)
+ * never finishes a write, so what is queued for that client only grows.
+ */
+function stallingTransport(stall: number): Transport {
+  let accepted = 0;
+  return {
+    connect: (options) => defaultTransport.connect(options),
+    async listen(options) {
+      const listener = await defaultTransport.listen(options);
+      return {
+        get addr() {
+          return listener.addr;
+        },
+        start: (onConn, onError) =>
+          listener.start((conn) => onConn(++accepted === stall ? stalled(conn) : conn), onError),
+        close: () => listener.close(),
+      };
+    },
+  };
+}
+
+function stalled(conn: TransportConn): TransportConn {
+  return {
+    remoteAddr: conn.remoteAddr,
+    get localAddr() {
+      return conn.localAddr;
+    },
+    start: (sink) => conn.start(sink),
+    write: () => {}, // taken, never written, never ended
+    pause: () => conn.pause(),
+    resume: () => conn.resume(),
+    close: () => conn.close(),
+  };
+}
+
 describe("clients, groups and events", () => {
+  test(
+    "a client whose queue fills with announcements is dropped from the walk; the others get every one",
+    scoped(async (scope) => {
+      // One announcement is some 90 bytes: the stalled client's queue passes
+      // the cap within a few joins, while the others' empty between joins.
+      const { server, errors } = await serve(scope, {
+        transport: stallingTransport(2),
+        maxQueuedBytes: 400,
+      });
+      const names = ["a", "stalled", "b", "c", "d", "e", "f", "g"];
+      const joined = new Map<string, string[]>();
+      const left = new Map<string, string[]>();
+      // Who was there when the stalled client left: they must hear of it.
+      let presentAtLeave: (string | null)[] = [];
+      server.on("leave", () => presentAtLeave = server.getAllClients("name"));
+      let stalledClient: HiSockClient | undefined;
+      for (const name of names) {
+        const client = scope.add(await connect(server.getAddr(), { name }));
+        if (name === "stalled") stalledClient = client;
+        else {
+          joined.set(name, []);
+          left.set(name, []);
+          client.on("client_connect", (info: ClientInfo) => joined.get(name)!.push(info.name!));
+          client.on("client_disconnect", (info: ClientInfo) => left.get(name)!.push(info.name!));
+        }
+        await until(() => isJoined(server, client), `the join of ${name}`);
+        // Every client still served hears of this join before the next.
+        await until(
+          () => name === "stalled" || [...joined.values()].every((seen) => seen.includes(name)),
+          `the join of ${name}, announced to all`,
+        );
+      }
+      await withTimeout(stalledClient!.closed, WAIT_MS, "the stalled client dropped");
+      const [[error, about]] = await errors.take(1, "the stalled client's error");
+      assert.equal(error.name, "SlowConsumer");
+      assert.equal(about?.name, "stalled");
+      assert.ok(presentAtLeave.length >= 3, `clients there at the leave: ${presentAtLeave}`);
+      await until(
+        () => presentAtLeave.every((name) => left.get(name!)!.length === 1),
+        "the stalled client's leave, announced to those there",
+      );
+      for (const [name, seen] of joined) {
+        // Each heard every join from its own on (the stalled one's too, for "a").
+        assert.deepEqual(seen, names.slice(names.indexOf(name)), `the joins ${name} heard`);
+        const expected = presentAtLeave.includes(name) ? ["stalled"] : [];
+        assert.deepEqual(left.get(name), expected, `the leaves ${name} heard`);
+      }
+      assert.equal(errors.size, 0, `no other error: ${errors.all.map(([e]) => e.message)}`);
+      assert.deepEqual(server.getAllClients("name"), names.filter((n) => n !== "stalled"));
+    }),
+  );
+
   for (const [label, transport] of TRANSPORTS) {
     test(
       `held presence announcements arrive, in order with what follows them (${label} transport)`,
