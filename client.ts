@@ -563,6 +563,16 @@ export class HiSockClient {
       this.#dispatchCommand(reading.command, reading.content, owned);
       return;
     }
+    this.#onOtherFrame(bytes, start, end, owned);
+  }
+
+  /**
+   * A frame that is not a command: an announcement, a reserved word or raw.
+   * Apart from #onFrame so that the command path stays small enough to be
+   * inlined into the frame decoder's loop (as the server's is).
+   */
+  #onOtherFrame(bytes: Uint8Array, start: number, end: number, owned: boolean): void {
+    const dialect = this.#dialect;
     // An announcement no handler listens to is not parsed (see the README):
     // on a big server they are most of what a client receives.
     const presence = dialect.peekPresence?.(bytes, start, end);

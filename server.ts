@@ -922,6 +922,24 @@ export class HiSockServer {
     // A connection being closed (it said $USRCLOSE$, or was told $DISCONN$)
     // has nothing more to say: what it sent after that is not dispatched.
     if (peer.conn.closed) return;
+    // A joined client's command, the bulk of the traffic, is read and
+    // dispatched here; the rest in #onOtherFrame. Kept this small, this
+    // function is inlined into the frame decoder's loop, where with the rest
+    // in it, it exceeded the optimizing compiler's limit and was called.
+    const reading = this.#reading;
+    const dialect = this.#dialect;
+    if (
+      peer.info !== null && dialect.readCommand !== undefined &&
+      dialect.readCommand(bytes, start, end, reading)
+    ) {
+      this.#dispatchCommand(peer as JoinedPeer, reading.command, reading.content, owned);
+      return;
+    }
+    this.#onOtherFrame(peer, bytes, start, end, owned);
+  }
+
+  /** A frame that is not a joined client's command: a hello, a reserved word or raw. */
+  #onOtherFrame(peer: Peer, bytes: Uint8Array, start: number, end: number, owned: boolean): void {
     if (peer.info === null) {
       if (peer.backlog !== null) {
         // authenticate is pending: keep what follows the hello, in order.
@@ -932,13 +950,7 @@ export class HiSockServer {
       return;
     }
     const joined = peer as JoinedPeer;
-    const dialect = this.#dialect;
-    const reading = this.#reading;
-    if (dialect.readCommand !== undefined && dialect.readCommand(bytes, start, end, reading)) {
-      this.#dispatchCommand(joined, reading.command, reading.content, owned);
-      return;
-    }
-    const message = dialect.parseServerBound(bytes, start, end);
+    const message = this.#dialect.parseServerBound(bytes, start, end);
     switch (message.kind) {
       case "command":
         this.#dispatchCommand(joined, message.command, message.content, owned);
