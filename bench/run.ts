@@ -483,6 +483,19 @@ function lookup(
   return sums.find((s) => s.workload === w && s.runtime === rt && s.impl === impl);
 }
 
+/**
+ * Lays out rows (the first is the head) as aligned text: the two label
+ * columns left-aligned, the figures right-aligned.
+ */
+function renderTable(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r, i) =>
+    r.map((cell, c) => c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))
+      .join("  ") +
+    (i === 0 ? "\n" + widths.map((n) => "-".repeat(n)).join("  ") : "")
+  ).join("\n");
+}
+
 function table(sums: Summary[], opts: Options): string {
   const head = ["workload", "metric"];
   for (const rt of opts.runtimes) {
@@ -501,12 +514,87 @@ function table(sums: Summary[], opts: Options): string {
       rows.push(row);
     }
   }
-  const widths = head.map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r, i) =>
-    r.map((cell, c) => c < 2 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))
-      .join("  ") +
-    (i === 0 ? "\n" + widths.map((n) => "-".repeat(n)).join("  ") : "")
-  ).join("\n");
+  return renderTable(rows);
+}
+
+/**
+ * Library/baseline of each pass: the two ran one after the other,
+ * so drifting machine load moves both; the spread of these ratios is the
+ * noise a comparison between runs must beat.
+ */
+interface PassRatios {
+  workload: Workload;
+  metric: string;
+  runtime: Runtime;
+  /** Pass by pass, in pass order (passes where either run failed are left out). */
+  ratios: number[];
+}
+
+function passRatios(records: RunRecord[], opts: Options): PassRatios[] {
+  const out: PassRatios[] = [];
+  const find = (w: Workload, rt: Runtime, impl: Impl, pass: number) =>
+    records.find((r) =>
+      r.workload === w && r.runtime === rt && r.impl === impl && r.pass === pass && r.metrics
+    );
+  for (const w of opts.only) {
+    for (const metric of SHOWN[w]) {
+      for (const runtime of opts.runtimes) {
+        const ratios: number[] = [];
+        for (let pass = 1; pass <= opts.passes; pass++) {
+          const b = find(baseOf(w), runtime, "baseline", pass)?.metrics?.[metric];
+          const l = find(w, runtime, "library", pass)?.metrics?.[metric];
+          if (b !== undefined && l !== undefined) ratios.push(ratio(metric, b, l));
+        }
+        if (ratios.length > 0) out.push({ workload: w, metric, runtime, ratios });
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * The pass-by-pass ratios as a table: their median and range per runtime
+ * and, with two runtimes, whether the ranges overlap ("within the noise":
+ * the runtimes' ratios cannot be told apart by this run) or not.
+ */
+function passTable(prs: PassRatios[], opts: Options): string {
+  const head = ["workload", "metric"];
+  for (const rt of opts.runtimes) head.push(`${rt} ratio`, `${rt} range`);
+  const two = opts.runtimes.length === 2;
+  if (two) head.push(`${opts.runtimes[0]} vs ${opts.runtimes[1]}`);
+  const rows = [head];
+  const seen = new Set<string>();
+  for (const pr of prs) {
+    const key = `${pr.workload}/${pr.metric}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const row = [pr.workload, METRICS[pr.metric].label];
+    const ranges: [number, number][] = [];
+    for (const rt of opts.runtimes) {
+      const rs = prs.find((p) =>
+        p.workload === pr.workload && p.metric === pr.metric &&
+        p.runtime === rt
+      )?.ratios;
+      if (!rs) {
+        row.push("—", "—");
+        continue;
+      }
+      const lo = Math.min(...rs), hi = Math.max(...rs);
+      ranges.push([lo, hi]);
+      row.push(`${median(rs).toFixed(2)}x`, `${lo.toFixed(2)}–${hi.toFixed(2)}`);
+    }
+    if (two) {
+      row.push(
+        ranges.length < 2
+          ? "—"
+          : ranges[0][0] <= ranges[1][1] && ranges[1][0] <= ranges[0][1]
+          ? "within the noise"
+          : "apart",
+      );
+    }
+    rows.push(row);
+  }
+  return renderTable(rows);
 }
 
 // ---------------------------------------------------------------- chart
@@ -708,6 +796,9 @@ async function main(): Promise<void> {
   const sums = summarize(records);
   opts.runtimes = runtimes;
   console.log(table(sums, opts));
+  const prs = passRatios(records, opts);
+  console.log(`\nlibrary/baseline pass by pass (${opts.passes} passes; higher is better):`);
+  console.log(passTable(prs, opts));
 
   const dir = here("./results/");
   await Deno.mkdir(dir, { recursive: true });
@@ -724,6 +815,7 @@ async function main(): Promise<void> {
     workloads,
     metrics: METRICS,
     summaries: sums,
+    passRatios: prs,
     runs: records,
   };
   await Deno.writeTextFile(
