@@ -797,8 +797,11 @@ async function main(): Promise<void> {
   opts.runtimes = runtimes;
   console.log(table(sums, opts));
   const prs = passRatios(records, opts);
-  console.log(`\nlibrary/baseline pass by pass (${opts.passes} passes; higher is better):`);
-  console.log(passTable(prs, opts));
+  if (prs.length > 0) {
+    const passes = `${opts.passes} pass${opts.passes === 1 ? "" : "es"}`;
+    console.log(`\nlibrary/baseline pass by pass (${passes}; higher is better):`);
+    console.log(passTable(prs, opts));
+  }
 
   const dir = here("./results/");
   await Deno.mkdir(dir, { recursive: true });
