@@ -596,7 +596,7 @@ export interface BufferSource {
  * whatever the size, on Deno and Node alike (Xeon, AVX-512): they cross near
  * 8–12 bytes. At 64, a command's 31-byte head and 32-byte content went
  * through the loop, and a client's send took 255 ns on Node, 107 on Deno,
- * against 100 and 80 with `set` (in-process, medians of 5).
+ * against 110 and 83 with `set` (in-process, medians of 5).
  */
 const SMALL_COPY = 8;
 /**
