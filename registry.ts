@@ -56,8 +56,9 @@ export class ClientRegistry<E extends RegistryEntry = RegistryEntry> {
   }
 
   /**
-   * Calls `visit` with every entry, in join order, as the registry is (an
-   * entry removed meanwhile is not visited). Neither copies nor iterates: a
+   * Calls `visit` with every entry, in join order, as the registry is during
+   * the walk (an entry removed before its turn is not visited, one added
+   * meanwhile is, as a `Map` walks). Neither copies nor iterates: a
    * `for...of` over {@linkcode ClientRegistry.entries} allocates a result
    * object per entry until the optimizing compiler removes it, and a storm
    * of joins, each announced to every client, walked the registry millions

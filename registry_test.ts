@@ -97,3 +97,22 @@ test("list and group are arrays that a change replaces and never alters", () => 
   registry.remove(alice);
   assert.equal(registry.group("red"), undefined);
 });
+
+test("forEach visits the entries in join order, as the registry is during the walk", () => {
+  const registry = new ClientRegistry();
+  const [a, b, c, d] = [1, 2, 3, 4].map((port) => entry(port, `n${port}`, null));
+  for (const e of [a, b, c]) registry.add(e);
+  const seen: unknown[] = [];
+  registry.forEach((e) => {
+    seen.push(e);
+    // Removed before its turn: not visited. Added during the walk: visited.
+    if (e === a) {
+      registry.remove(b);
+      registry.add(d);
+    }
+  });
+  assert.deepEqual(seen, [a, c, d]);
+  const again: unknown[] = [];
+  registry.forEach((e) => again.push(e));
+  assert.deepEqual(again, [...registry.entries()]);
+});
