@@ -341,6 +341,7 @@ function stallingTransport(stall: number): Transport {
   };
 }
 
+/** `conn`, but its writes are taken and never end (and, without `pipelinesWrites`, one at a time). */
 function stalled(conn: TransportConn): TransportConn {
   return {
     remoteAddr: conn.remoteAddr,

@@ -563,36 +563,27 @@ function passTable(prs: PassRatios[], opts: Options): string {
   const two = opts.runtimes.length === 2;
   if (two) head.push(`${opts.runtimes[0]} vs ${opts.runtimes[1]}`);
   const rows = [head];
-  const seen = new Set<string>();
-  for (const pr of prs) {
-    const key = `${pr.workload}/${pr.metric}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    const row = [pr.workload, METRICS[pr.metric].label];
-    const ranges: [number, number][] = [];
-    for (const rt of opts.runtimes) {
-      const rs = prs.find((p) =>
-        p.workload === pr.workload && p.metric === pr.metric &&
-        p.runtime === rt
-      )?.ratios;
-      if (!rs) {
-        row.push("—", "—");
-        continue;
+  for (const w of opts.only) {
+    for (const metric of SHOWN[w]) {
+      const ranges = opts.runtimes.map((rt) => {
+        const rs = prs.find((p) => p.workload === w && p.metric === metric && p.runtime === rt)
+          ?.ratios;
+        return rs && { median: median(rs), lo: Math.min(...rs), hi: Math.max(...rs) };
+      });
+      if (ranges.every((r) => r === undefined)) continue;
+      const row = [w, METRICS[metric].label];
+      for (const r of ranges) {
+        row.push(
+          r ? `${r.median.toFixed(2)}x` : "—",
+          r ? `${r.lo.toFixed(2)}–${r.hi.toFixed(2)}` : "—",
+        );
       }
-      const lo = Math.min(...rs), hi = Math.max(...rs);
-      ranges.push([lo, hi]);
-      row.push(`${median(rs).toFixed(2)}x`, `${lo.toFixed(2)}–${hi.toFixed(2)}`);
+      if (two) {
+        const [x, y] = ranges;
+        row.push(!x || !y ? "—" : x.lo <= y.hi && y.lo <= x.hi ? "within the noise" : "apart");
+      }
+      rows.push(row);
     }
-    if (two) {
-      row.push(
-        ranges.length < 2
-          ? "—"
-          : ranges[0][0] <= ranges[1][1] && ranges[1][0] <= ranges[0][1]
-          ? "within the noise"
-          : "apart",
-      );
-    }
-    rows.push(row);
   }
   return renderTable(rows);
 }
